@@ -1,0 +1,116 @@
+//! Per-connection state. `Client` is owned by the connection's task;
+//! `ClientInfo` is the part other connections can see (CLIENT LIST, CLIENT
+//! KILL, INFO clients), kept in atomics so updating it per command is cheap.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use parking_lot::Mutex;
+
+/// What every other connection may read about a client.
+#[derive(Debug)]
+pub struct ClientInfo {
+    pub id: u64,
+    pub addr: String,
+    pub laddr: String,
+    pub created: Instant,
+    /// Unix ms of the last command (CLIENT LIST `idle`).
+    pub last_interaction_ms: AtomicI64,
+    pub db: AtomicUsize,
+    pub resp: AtomicU8,
+    /// Index in `CommandTable::all` of the last command, plus one (0 = none).
+    pub last_cmd: AtomicUsize,
+    pub name: Mutex<Option<Bytes>>,
+    pub lib_name: Mutex<Option<Bytes>>,
+    pub lib_ver: Mutex<Option<Bytes>>,
+    /// Set by CLIENT KILL; the connection closes as soon as it sees it.
+    pub killed: AtomicBool,
+    pub kill_notify: tokio::sync::Notify,
+}
+
+impl ClientInfo {
+    pub fn new(id: u64, addr: String, laddr: String, now_ms: i64) -> Self {
+        ClientInfo {
+            id,
+            addr,
+            laddr,
+            created: Instant::now(),
+            last_interaction_ms: AtomicI64::new(now_ms),
+            db: AtomicUsize::new(0),
+            resp: AtomicU8::new(2),
+            last_cmd: AtomicUsize::new(0),
+            name: Mutex::new(None),
+            lib_name: Mutex::new(None),
+            lib_ver: Mutex::new(None),
+            killed: AtomicBool::new(false),
+            kill_notify: tokio::sync::Notify::new(),
+        }
+    }
+
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Release);
+        self.kill_notify.notify_one();
+    }
+}
+
+/// The connection's own state.
+#[derive(Debug)]
+pub struct Client {
+    pub id: u64,
+    pub db: usize,
+    pub authenticated: bool,
+    /// Reply, then close (QUIT, protocol errors, CLIENT KILL of oneself).
+    pub close_after_reply: bool,
+    pub info: Arc<ClientInfo>,
+}
+
+impl Client {
+    pub fn new(info: Arc<ClientInfo>, authenticated: bool) -> Self {
+        Client {
+            id: info.id,
+            db: 0,
+            authenticated,
+            close_after_reply: false,
+            info,
+        }
+    }
+
+    pub fn select(&mut self, db: usize) {
+        self.db = db;
+        self.info.db.store(db, Ordering::Relaxed);
+    }
+}
+
+/// Every connected client, by id.
+#[derive(Debug, Default)]
+pub struct ClientRegistry {
+    pub clients: DashMap<u64, Arc<ClientInfo>>,
+}
+
+impl ClientRegistry {
+    pub fn register(&self, info: Arc<ClientInfo>) {
+        self.clients.insert(info.id, info);
+    }
+
+    pub fn unregister(&self, id: u64) {
+        self.clients.remove(&id);
+    }
+
+    pub fn len(&self) -> usize {
+        self.clients.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.clients.is_empty()
+    }
+
+    /// A snapshot of the clients, ordered by id as CLIENT LIST shows them.
+    pub fn snapshot(&self) -> Vec<Arc<ClientInfo>> {
+        let mut v: Vec<_> = self.clients.iter().map(|e| e.value().clone()).collect();
+        v.sort_by_key(|c| c.id);
+        v
+    }
+}

@@ -1,0 +1,82 @@
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use rhea_resp::Out;
+
+use crate::{
+    client::Client, ctx::Ctx, error::CmdError, shared::now_ms, table::CommandTable, Shared,
+};
+
+/// Runs one request and writes its reply to `out`: looks the command up,
+/// checks arity and authentication as Redis does (in that order), then calls
+/// the handler with the store locked.
+pub fn dispatch(shared: &Shared, client: &mut Client, argv: &[Bytes], out: &mut Out) {
+    let table = CommandTable::get();
+    let (cmd, sub) = match table.resolve(argv) {
+        Ok(found) => found,
+        Err(false) => return out.error(&unknown_command(argv)),
+        Err(true) => {
+            let e = CmdError::UnknownSubcommand(
+                lossy(&argv[1], 128),
+                lossy(&argv[0], 128).to_uppercase(),
+            );
+            return out.error(&e.to_string());
+        }
+    };
+    let spec = sub.unwrap_or(cmd);
+    if !spec.arity_ok(argv.len()) {
+        let name = match sub {
+            Some(s) => format!("{}|{}", cmd.name, s.name),
+            None => cmd.name.to_string(),
+        };
+        return out.error(&CmdError::Arity(name).to_string());
+    }
+    if !client.authenticated && !spec.has(crate::table::flags::NO_AUTH) {
+        return out.error("NOAUTH Authentication required.");
+    }
+    let now = now_ms();
+    client
+        .info
+        .last_interaction_ms
+        .store(now, Ordering::Relaxed);
+    let mut store = shared.store.lock();
+    let mut ctx = Ctx {
+        store: &mut store,
+        out,
+        client,
+        shared,
+        now_ms: now,
+    };
+    if let Err(e) = (spec.handler)(&mut ctx, argv) {
+        ctx.out.error(&e.to_string());
+    }
+    drop(store);
+    shared
+        .stats
+        .total_commands_processed
+        .fetch_add(1, Ordering::Relaxed);
+}
+
+fn lossy(b: &[u8], max: usize) -> String {
+    String::from_utf8_lossy(&b[..b.len().min(max)]).into_owned()
+}
+
+/// Redis's text: `unknown command 'x', with args beginning with: 'a' 'b' `,
+/// arguments quoted until the list reaches 128 bytes.
+fn unknown_command(argv: &[Bytes]) -> String {
+    let mut args = String::new();
+    for a in &argv[1..] {
+        if args.len() >= 128 {
+            break;
+        }
+        let room = 128 - args.len();
+        args.push('\'');
+        args.push_str(&lossy(a, room));
+        args.push_str("' ");
+    }
+    format!(
+        "ERR unknown command '{}', with args beginning with: {}",
+        lossy(&argv[0], 128),
+        args
+    )
+}

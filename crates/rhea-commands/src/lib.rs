@@ -1,0 +1,25 @@
+//! The command layer: one table declaring every command (name, arity, flags,
+//! key positions, handler), one module per command family, and the
+//! dispatcher that checks a request against the table and runs it.
+//!
+//! A handler is a function of (store, parsed arguments, the time stamped on
+//! the request): it reads no clock and draws randomness only for read-only
+//! replies, so a write can be carried by a replicated log and applied
+//! identically everywhere.
+
+pub mod client;
+pub mod config;
+mod ctx;
+mod dispatch;
+mod error;
+pub mod families;
+mod shared;
+pub mod table;
+
+pub use client::{Client, ClientInfo, ClientRegistry};
+pub use config::Config;
+pub use ctx::Ctx;
+pub use dispatch::dispatch;
+pub use error::CmdError;
+pub use shared::{now_ms, ServerStats, Shared};
+pub use table::{CommandSpec, CommandTable};

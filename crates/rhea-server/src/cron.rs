@@ -1,0 +1,60 @@
+//! Periodic housekeeping (Redis's serverCron): active expiry of keys nobody
+//! reads again, and closing idle clients.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rhea_commands::{now_ms, Shared};
+
+/// Keys examined per lock acquisition: small enough that no client waits
+/// noticeably behind the expiry cycle.
+const CHECKS_PER_STEP: usize = 200;
+/// Most of a tick one cycle may spend (Redis: 25% of CPU time).
+const CYCLE_BUDGET_PERCENT: u32 = 25;
+
+pub async fn run(shared: Arc<Shared>) {
+    loop {
+        let hz = shared.config.read().hz.max(1);
+        let tick = Duration::from_millis(1000 / hz as u64);
+        tokio::time::sleep(tick).await;
+        if shared.shutting_down() {
+            return;
+        }
+        active_expire(&shared, tick * CYCLE_BUDGET_PERCENT / 100);
+        close_idle_clients(&shared);
+    }
+}
+
+/// Removes expired keys, a bounded batch at a time, for as long as the
+/// batches keep finding more than 10% expired (the same stop rule as Redis),
+/// within `budget`.
+fn active_expire(shared: &Shared, budget: Duration) {
+    let start = Instant::now();
+    let ndb = shared.store.lock().dbs.len();
+    for i in 0..ndb {
+        loop {
+            let (checked, expired) = {
+                let mut store = shared.store.lock();
+                store.dbs[i].active_expire(now_ms(), CHECKS_PER_STEP)
+            };
+            if checked == 0 || expired * 10 < checked || start.elapsed() > budget {
+                break;
+            }
+        }
+    }
+}
+
+fn close_idle_clients(shared: &Shared) {
+    let timeout = shared.config.read().timeout;
+    if timeout == 0 {
+        return;
+    }
+    let now = now_ms();
+    for c in shared.clients.snapshot() {
+        let idle = now - c.last_interaction_ms.load(Ordering::Relaxed);
+        if idle > timeout as i64 * 1000 {
+            c.kill();
+        }
+    }
+}

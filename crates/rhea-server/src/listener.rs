@@ -1,0 +1,113 @@
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use rhea_commands::{now_ms, ClientInfo, Config, Shared};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tracing::{info, warn};
+
+use crate::{connection, cron, shutdown};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("could not listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// Runs the server until SHUTDOWN or a termination signal.
+pub async fn run(config: Config) -> Result<(), ServerError> {
+    let port = config.port;
+    let binds = config.bind.clone();
+    let shared = Arc::new(Shared::new(config));
+    let mut listeners = Vec::new();
+    for host in &binds {
+        let addr = format!("{host}:{port}");
+        let l = TcpListener::bind(&addr)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: addr.clone(),
+                source,
+            })?;
+        info!(%addr, "ready to accept connections");
+        listeners.push(l);
+    }
+    tokio::spawn(shutdown::on_signal(shared.clone()));
+    tokio::spawn(cron::run(shared.clone()));
+    let mut tasks = Vec::new();
+    for l in listeners {
+        tasks.push(tokio::spawn(accept_loop(l, shared.clone())));
+    }
+    while !shared.shutting_down() {
+        let notified = shared.shutdown_notify.notified();
+        if shared.shutting_down() {
+            break;
+        }
+        notified.await;
+    }
+    info!(
+        "shutting down: closing {} client connections",
+        shared.clients.len()
+    );
+    for t in &tasks {
+        t.abort();
+    }
+    for c in shared.clients.snapshot() {
+        c.kill();
+    }
+    info!("Rhea is now ready to exit, bye bye...");
+    Ok(())
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                // Out of file descriptors and the like: back off, don't spin.
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        shared
+            .stats
+            .total_connections_received
+            .fetch_add(1, Ordering::Relaxed);
+        let maxclients = shared.config.read().maxclients;
+        if shared.clients.len() >= maxclients {
+            shared
+                .stats
+                .rejected_connections
+                .fetch_add(1, Ordering::Relaxed);
+            tokio::spawn(reject(stream));
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        let laddr = stream
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
+        let info = Arc::new(ClientInfo::new(id, fmt_addr(peer), laddr, now_ms()));
+        shared.clients.register(info.clone());
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            connection::serve(stream, &shared, info).await;
+            shared.clients.unregister(id);
+        });
+    }
+}
+
+fn fmt_addr(a: SocketAddr) -> String {
+    a.to_string()
+}
+
+async fn reject(mut stream: TcpStream) {
+    let _ = stream
+        .write_all(b"-ERR max number of clients reached\r\n")
+        .await;
+}

@@ -1,0 +1,347 @@
+use ahash::RandomState;
+use indexmap::IndexMap;
+
+use crate::{sds::Sds, value::Value};
+
+/// One key's value and metadata.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub value: Value,
+    /// Absolute expiry in unix milliseconds; 0 means none. Private so the
+    /// database's count of volatile keys cannot drift.
+    expire_at: i64,
+    /// Last access, in seconds of the LRU clock (OBJECT IDLETIME, eviction).
+    pub lru: u32,
+    /// Set when a string was modified in place (APPEND, SETRANGE): Redis then
+    /// reports its encoding as "raw" whatever its content.
+    pub raw: bool,
+}
+
+impl Entry {
+    pub fn expire_at(&self) -> Option<i64> {
+        (self.expire_at != 0).then_some(self.expire_at)
+    }
+
+    fn is_expired(&self, now: i64) -> bool {
+        self.expire_at != 0 && self.expire_at <= now
+    }
+}
+
+/// Which keys a SCAN returns.
+#[derive(Default)]
+pub struct ScanFilter<'a> {
+    pub pattern: Option<&'a [u8]>,
+    pub type_name: Option<&'a [u8]>,
+}
+
+/// One numbered database.
+///
+/// The keyspace is an `IndexMap`: a hash index over a dense vector of
+/// entries. The dense vector gives O(1) uniform random sampling (RANDOMKEY,
+/// eviction, active expiry) and a SCAN cursor that is just a position:
+/// cursors walk positions downwards, and because removal moves the *last*
+/// entry into the hole, an entry present for a whole scan is always seen.
+#[derive(Debug, Default)]
+pub struct Db {
+    map: IndexMap<Sds, Entry, RandomState>,
+    volatile: usize,
+    expire_cursor: usize,
+    /// Keys removed because their TTL passed (INFO `expired_keys`).
+    pub expired_keys: u64,
+}
+
+impl Db {
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Keys with a TTL (INFO keyspace `expires=`).
+    pub fn volatile_len(&self) -> usize {
+        self.volatile
+    }
+
+    /// The live entry for `key`, without side effects: an expired key is
+    /// reported missing but not removed.
+    pub fn get(&self, key: &[u8], now: i64) -> Option<&Entry> {
+        self.map.get(key).filter(|e| !e.is_expired(now))
+    }
+
+    /// The live entry for `key`, removing it first if it has expired (lazy
+    /// expiry).
+    pub fn get_mut(&mut self, key: &[u8], now: i64) -> Option<&mut Entry> {
+        self.expire_if_needed(key, now);
+        self.map.get_mut(key)
+    }
+
+    /// Removes `key` if its TTL has passed; true if it did.
+    pub fn expire_if_needed(&mut self, key: &[u8], now: i64) -> bool {
+        match self.map.get(key) {
+            Some(e) if e.is_expired(now) => {
+                self.remove(key);
+                self.expired_keys += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub fn contains(&self, key: &[u8], now: i64) -> bool {
+        self.get(key, now).is_some()
+    }
+
+    /// Stores `value` under `key` with the given absolute expiry (0 = none),
+    /// replacing whatever was there.
+    pub fn insert(&mut self, key: &[u8], value: Value, expire_at: i64, lru: u32) {
+        let entry = Entry {
+            value,
+            expire_at,
+            lru,
+            raw: false,
+        };
+        if expire_at != 0 {
+            self.volatile += 1;
+        }
+        if let Some(old) = self.map.get_mut(key) {
+            if old.expire_at != 0 {
+                self.volatile -= 1;
+            }
+            *old = entry;
+        } else {
+            self.map.insert(Sds::new(key), entry);
+        }
+    }
+
+    /// Re-inserts an entry taken from elsewhere (RENAME, MOVE, COPY, SWAPDB).
+    pub fn insert_entry(&mut self, key: Sds, entry: Entry) {
+        if entry.expire_at != 0 {
+            self.volatile += 1;
+        }
+        if let Some(old) = self.map.insert(key, entry) {
+            if old.expire_at != 0 {
+                self.volatile -= 1;
+            }
+        }
+    }
+
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let e = self.map.swap_remove(key)?;
+        if e.expire_at != 0 {
+            self.volatile -= 1;
+        }
+        Some(e)
+    }
+
+    /// Removes and returns the key and entry (keeping the stored key).
+    pub fn remove_entry(&mut self, key: &[u8]) -> Option<(Sds, Entry)> {
+        let (k, e) = self.map.swap_remove_entry(key)?;
+        if e.expire_at != 0 {
+            self.volatile -= 1;
+        }
+        Some((k, e))
+    }
+
+    /// Sets (`at` > 0) or clears (`at` == 0) the expiry of an existing key.
+    /// Returns false if the key does not exist.
+    pub fn set_expire(&mut self, key: &[u8], at: i64) -> bool {
+        let Some(e) = self.map.get_mut(key) else {
+            return false;
+        };
+        match (e.expire_at != 0, at != 0) {
+            (false, true) => self.volatile += 1,
+            (true, false) => self.volatile -= 1,
+            _ => {}
+        }
+        e.expire_at = at;
+        true
+    }
+
+    /// Removes every key; returns how many there were.
+    pub fn clear(&mut self) -> usize {
+        let n = self.map.len();
+        self.map = IndexMap::default();
+        self.volatile = 0;
+        self.expire_cursor = 0;
+        n
+    }
+
+    /// Iterates live keys and entries (KEYS, DEBUG, snapshots).
+    pub fn iter(&self, now: i64) -> impl Iterator<Item = (&Sds, &Entry)> {
+        self.map.iter().filter(move |(_, e)| !e.is_expired(now))
+    }
+
+    /// One SCAN step: visits about `count` positions below `cursor` (0 =
+    /// start), calls `f` for each live key passing `filter`, and returns the
+    /// next cursor (0 = done).
+    pub fn scan(
+        &self,
+        cursor: u64,
+        count: usize,
+        now: i64,
+        filter: &ScanFilter,
+        mut f: impl FnMut(&Sds),
+    ) -> u64 {
+        let len = self.map.len() as u64;
+        let mut pos = if cursor == 0 || cursor > len {
+            len
+        } else {
+            cursor
+        };
+        let mut visited = 0;
+        while pos > 0 && visited < count.max(1) {
+            pos -= 1;
+            visited += 1;
+            let Some((k, e)) = self.map.get_index(pos as usize) else {
+                continue;
+            };
+            if e.is_expired(now) {
+                continue;
+            }
+            if let Some(p) = filter.pattern {
+                if !crate::glob_match(p, k, false) {
+                    continue;
+                }
+            }
+            if let Some(t) = filter.type_name {
+                if !e.value.type_name().as_bytes().eq_ignore_ascii_case(t) {
+                    continue;
+                }
+            }
+            f(k);
+        }
+        pos
+    }
+
+    /// A uniformly random live key. Expired keys met on the way are removed
+    /// when `delete_expired` (the node that owns expiry) is set.
+    pub fn random_key(&mut self, now: i64, delete_expired: bool) -> Option<Sds> {
+        for _ in 0..100 {
+            if self.map.is_empty() {
+                return None;
+            }
+            let i = fastrand::usize(..self.map.len());
+            let (k, e) = self.map.get_index(i)?;
+            if !e.is_expired(now) {
+                return Some(k.clone());
+            }
+            if !delete_expired {
+                continue;
+            }
+            let k = k.clone();
+            self.remove(&k);
+            self.expired_keys += 1;
+        }
+        None
+    }
+
+    /// Active expiry: examines up to `max_checks` entries, continuing where
+    /// the last call stopped, and removes the expired ones. Returns
+    /// (checked, expired) so the caller can decide whether to go on.
+    pub fn active_expire(&mut self, now: i64, max_checks: usize) -> (usize, usize) {
+        if self.volatile == 0 {
+            return (0, 0);
+        }
+        let (mut checked, mut expired) = (0, 0);
+        while checked < max_checks && self.volatile > 0 {
+            if self.expire_cursor == 0 || self.expire_cursor > self.map.len() {
+                self.expire_cursor = self.map.len();
+            }
+            self.expire_cursor -= 1;
+            checked += 1;
+            let i = self.expire_cursor;
+            if self
+                .map
+                .get_index(i)
+                .is_some_and(|(_, e)| e.is_expired(now))
+            {
+                if let Some((_, e)) = self.map.swap_remove_index(i) {
+                    if e.expire_at != 0 {
+                        self.volatile -= 1;
+                    }
+                }
+                expired += 1;
+                self.expired_keys += 1;
+            }
+        }
+        (checked, expired)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &str) -> Value {
+        Value::Str(Sds::new(v.as_bytes()))
+    }
+
+    #[test]
+    fn lazy_and_active_expiry() {
+        let mut db = Db::default();
+        db.insert(b"a", s("1"), 100, 0);
+        db.insert(b"b", s("2"), 0, 0);
+        assert_eq!(db.volatile_len(), 1);
+        assert!(db.get(b"a", 99).is_some());
+        assert!(db.get(b"a", 100).is_none());
+        assert_eq!(db.len(), 2, "get never removes");
+        assert!(db.get_mut(b"a", 100).is_none());
+        assert_eq!(db.len(), 1);
+        assert_eq!(db.volatile_len(), 0);
+        for i in 0..100 {
+            db.insert(
+                format!("k{i}").as_bytes(),
+                s("v"),
+                if i % 2 == 0 { 50 } else { 0 },
+                0,
+            );
+        }
+        let mut total = 0;
+        for _ in 0..10 {
+            total += db.active_expire(60, 30).1;
+        }
+        assert_eq!(total, 50);
+        assert_eq!(db.len(), 51);
+        assert_eq!(db.expired_keys, 51);
+    }
+
+    #[test]
+    fn scan_sees_every_key_despite_deletes() {
+        let mut db = Db::default();
+        for i in 0..1000 {
+            db.insert(format!("k{i}").as_bytes(), s("v"), 0, 0);
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut cursor = 0;
+        let mut round = 0;
+        loop {
+            let mut batch = Vec::new();
+            cursor = db.scan(cursor, 10, 0, &ScanFilter::default(), |k| {
+                batch.push(k.clone())
+            });
+            seen.extend(batch.iter().map(|k| k.to_vec()));
+            // Delete a key we already returned and one we did not.
+            if let Some(k) = batch.first() {
+                if k.as_bytes() != b"k7" {
+                    db.remove(k);
+                }
+            }
+            round += 1;
+            if cursor == 0 {
+                break;
+            }
+        }
+        assert!(round > 50);
+        for i in 0..1000 {
+            let k = format!("k{i}");
+            if db.contains(k.as_bytes(), 0) {
+                assert!(
+                    seen.contains(k.as_bytes()),
+                    "{k} present throughout but not returned"
+                );
+            }
+        }
+    }
+}

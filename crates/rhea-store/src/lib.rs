@@ -1,0 +1,46 @@
+//! The keyspace. Every operation here is a deterministic function of the
+//! store and its arguments (time is always passed in, never read), so the
+//! same sequence of operations gives the same data on every replica.
+
+mod db;
+mod glob;
+mod sds;
+mod value;
+
+pub use db::{Db, Entry, ScanFilter};
+pub use glob::glob_match;
+pub use sds::Sds;
+pub use value::Value;
+
+/// Counters the INFO command reports; they live beside the data they count.
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+    pub expired_keys: u64,
+}
+
+/// All databases of one node (`SELECT 0..databases-1`).
+#[derive(Debug)]
+pub struct Store {
+    pub dbs: Vec<Db>,
+    pub stats: Stats,
+}
+
+impl Store {
+    pub fn new(databases: usize) -> Self {
+        Store {
+            dbs: (0..databases.max(1)).map(|_| Db::default()).collect(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Removes every key of every database; returns how many there were.
+    pub fn flush_all(&mut self) -> usize {
+        self.dbs.iter_mut().map(|db| db.clear()).sum()
+    }
+
+    pub fn total_keys(&self) -> usize {
+        self.dbs.iter().map(|d| d.len()).sum()
+    }
+}
