@@ -8,9 +8,7 @@ fn main() -> anyhow::Result<()> {
         println!("rhea-server v={}", env!("CARGO_PKG_VERSION"));
         return Ok(());
     }
-    let config = rhea_server::Config::from_args(&args)
-        .map_err(anyhow::Error::msg)
-        .context("bad configuration")?;
+    let config = rhea_server::Config::from_args(&args).map_err(anyhow::Error::msg).context("bad configuration")?;
     let level = match config.loglevel.as_str() {
         "debug" => "debug",
         "verbose" => "info",
@@ -19,9 +17,7 @@ fn main() -> anyhow::Result<()> {
         _ => "info",
     };
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()))
         .init();
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     if config.io_threads > 0 {

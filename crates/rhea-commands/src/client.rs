@@ -69,13 +69,7 @@ pub struct Client {
 
 impl Client {
     pub fn new(info: Arc<ClientInfo>, authenticated: bool) -> Self {
-        Client {
-            id: info.id,
-            db: 0,
-            authenticated,
-            close_after_reply: false,
-            info,
-        }
+        Client { id: info.id, db: 0, authenticated, close_after_reply: false, info }
     }
 
     pub fn select(&mut self, db: usize) {

@@ -90,20 +90,12 @@ pub const PARAMS: &[Param] = &[
         name: "bind",
         get: |c| c.bind.join(" "),
         set: |c, v| {
-            c.bind = v
-                .iter()
-                .flat_map(|s| s.split_whitespace().map(String::from))
-                .collect();
+            c.bind = v.iter().flat_map(|s| s.split_whitespace().map(String::from)).collect();
             Ok(())
         },
         mutable: false,
     },
-    Param {
-        name: "port",
-        get: |c| c.port.to_string(),
-        set: |c, v| num(v).map(|n| c.port = n),
-        mutable: false,
-    },
+    Param { name: "port", get: |c| c.port.to_string(), set: |c, v| num(v).map(|n| c.port = n), mutable: false },
     Param {
         name: "requirepass",
         get: |c| c.requirepass.clone(),
@@ -135,12 +127,7 @@ pub const PARAMS: &[Param] = &[
         set: |c, v| num(v).map(|n| c.maxclients = n),
         mutable: true,
     },
-    Param {
-        name: "timeout",
-        get: |c| c.timeout.to_string(),
-        set: |c, v| num(v).map(|n| c.timeout = n),
-        mutable: true,
-    },
+    Param { name: "timeout", get: |c| c.timeout.to_string(), set: |c, v| num(v).map(|n| c.timeout = n), mutable: true },
     Param {
         name: "tcp-keepalive",
         get: |c| c.tcp_keepalive.to_string(),
@@ -186,21 +173,13 @@ impl Config {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let args = split_args(line.as_bytes())
-                .ok_or_else(|| format!("line {}: unbalanced quotes", n + 1))?;
-            let args: Vec<String> = args
-                .into_iter()
-                .map(|a| String::from_utf8_lossy(&a).into_owned())
-                .collect();
+            let args = split_args(line.as_bytes()).ok_or_else(|| format!("line {}: unbalanced quotes", n + 1))?;
+            let args: Vec<String> = args.into_iter().map(|a| String::from_utf8_lossy(&a).into_owned()).collect();
             let Some((name, values)) = args.split_first() else {
                 continue;
             };
-            let p = param(name).ok_or_else(|| {
-                format!(
-                    "line {}: Bad directive or wrong number of arguments ({name})",
-                    n + 1
-                )
-            })?;
+            let p = param(name)
+                .ok_or_else(|| format!("line {}: Bad directive or wrong number of arguments ({name})", n + 1))?;
             (p.set)(self, values).map_err(|e| format!("line {}: {name}: {e}", n + 1))?;
         }
         Ok(())
@@ -213,8 +192,8 @@ impl Config {
         let mut rest = args;
         if let Some(first) = args.first() {
             if !first.starts_with("--") {
-                let text = std::fs::read_to_string(first)
-                    .map_err(|e| format!("can't open config file '{first}': {e}"))?;
+                let text =
+                    std::fs::read_to_string(first).map_err(|e| format!("can't open config file '{first}': {e}"))?;
                 cfg.apply_text(&text)?;
                 rest = &args[1..];
             }
@@ -244,13 +223,8 @@ mod tests {
 
     #[test]
     fn args_and_file_syntax() {
-        let c = Config::from_args(&[
-            "--port".into(),
-            "7000".into(),
-            "--requirepass".into(),
-            "s3 cr\"et".into(),
-        ])
-        .unwrap();
+        let c =
+            Config::from_args(&["--port".into(), "7000".into(), "--requirepass".into(), "s3 cr\"et".into()]).unwrap();
         assert_eq!(c.port, 7000);
         assert_eq!(c.requirepass, "s3 cr\"et");
         assert!(Config::from_args(&["--nosuch".into(), "1".into()]).is_err());

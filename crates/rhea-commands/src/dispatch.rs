@@ -3,9 +3,7 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 use rhea_resp::Out;
 
-use crate::{
-    client::Client, ctx::Ctx, error::CmdError, shared::now_ms, table::CommandTable, Shared,
-};
+use crate::{client::Client, ctx::Ctx, error::CmdError, shared::now_ms, table::CommandTable, Shared};
 
 /// Runs one request and writes its reply to `out`: looks the command up,
 /// checks arity and authentication as Redis does (in that order), then calls
@@ -16,10 +14,7 @@ pub fn dispatch(shared: &Shared, client: &mut Client, argv: &[Bytes], out: &mut 
         Ok(found) => found,
         Err(false) => return out.error(&unknown_command(argv)),
         Err(true) => {
-            let e = CmdError::UnknownSubcommand(
-                lossy(&argv[1], 128),
-                lossy(&argv[0], 128).to_uppercase(),
-            );
+            let e = CmdError::UnknownSubcommand(lossy(&argv[1], 128), lossy(&argv[0], 128).to_uppercase());
             return out.error(&e.to_string());
         }
     };
@@ -35,26 +30,14 @@ pub fn dispatch(shared: &Shared, client: &mut Client, argv: &[Bytes], out: &mut 
         return out.error("NOAUTH Authentication required.");
     }
     let now = now_ms();
-    client
-        .info
-        .last_interaction_ms
-        .store(now, Ordering::Relaxed);
+    client.info.last_interaction_ms.store(now, Ordering::Relaxed);
     let mut store = shared.store.lock();
-    let mut ctx = Ctx {
-        store: &mut store,
-        out,
-        client,
-        shared,
-        now_ms: now,
-    };
+    let mut ctx = Ctx { store: &mut store, out, client, shared, now_ms: now };
     if let Err(e) = (spec.handler)(&mut ctx, argv) {
         ctx.out.error(&e.to_string());
     }
     drop(store);
-    shared
-        .stats
-        .total_commands_processed
-        .fetch_add(1, Ordering::Relaxed);
+    shared.stats.total_commands_processed.fetch_add(1, Ordering::Relaxed);
 }
 
 fn lossy(b: &[u8], max: usize) -> String {
@@ -74,9 +57,5 @@ fn unknown_command(argv: &[Bytes]) -> String {
         args.push_str(&lossy(a, room));
         args.push_str("' ");
     }
-    format!(
-        "ERR unknown command '{}', with args beginning with: {}",
-        lossy(&argv[0], 128),
-        args
-    )
+    format!("ERR unknown command '{}', with args beginning with: {}", lossy(&argv[0], 128), args)
 }

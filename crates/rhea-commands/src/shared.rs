@@ -8,10 +8,7 @@ use crate::{client::ClientRegistry, config::Config};
 
 /// Wall-clock time in unix milliseconds: the stamp put on each request.
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// Server-wide counters (INFO stats).
@@ -43,9 +40,7 @@ pub struct Shared {
 
 impl Shared {
     pub fn new(config: Config) -> Self {
-        let run_id = (0..40)
-            .map(|_| char::from_digit(fastrand::u32(0..16), 16).unwrap_or('0'))
-            .collect();
+        let run_id = (0..40).map(|_| char::from_digit(fastrand::u32(0..16), 16).unwrap_or('0')).collect();
         Shared {
             store: Mutex::new(Store::new(config.databases)),
             config: RwLock::new(config),

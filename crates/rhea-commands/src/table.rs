@@ -136,17 +136,9 @@ impl CommandSpec {
         if self.first_key <= 0 {
             return Vec::new();
         }
-        let last = if self.last_key < 0 {
-            argv.len() as i32 + self.last_key
-        } else {
-            self.last_key
-        };
+        let last = if self.last_key < 0 { argv.len() as i32 + self.last_key } else { self.last_key };
         let step = self.step.max(1);
-        (self.first_key..=last)
-            .step_by(step as usize)
-            .map(|i| i as usize)
-            .filter(|&i| i < argv.len())
-            .collect()
+        (self.first_key..=last).step_by(step as usize).map(|i| i as usize).filter(|&i| i < argv.len()).collect()
     }
 }
 
@@ -189,10 +181,7 @@ impl CommandTable {
     /// The command `argv` invokes: a subcommand for container commands
     /// (CLIENT SETNAME) or the command itself. `Err(true)` means the command
     /// exists but the subcommand does not; `Err(false)` an unknown command.
-    pub fn resolve(
-        &self,
-        argv: &[Bytes],
-    ) -> Result<(&'static CommandSpec, Option<&'static CommandSpec>), bool> {
+    pub fn resolve(&self, argv: &[Bytes]) -> Result<(&'static CommandSpec, Option<&'static CommandSpec>), bool> {
         let cmd = self.lookup(&argv[0]).ok_or(false)?;
         if cmd.subcommands.is_empty() || argv.len() < 2 {
             return Ok((cmd, None));
@@ -216,11 +205,7 @@ mod tests {
         for c in &t.all {
             assert_eq!(c.name, c.name.to_lowercase());
             assert!(c.arity != 0, "{} has arity 0", c.name);
-            assert!(
-                !(c.is_write() && c.has(flags::READONLY)),
-                "{} is both write and readonly",
-                c.name
-            );
+            assert!(!(c.is_write() && c.has(flags::READONLY)), "{} is both write and readonly", c.name);
             for s in c.subcommands {
                 assert_eq!(s.name, s.name.to_lowercase());
             }

@@ -77,11 +77,7 @@ pub fn fmt_double(d: f64) -> String {
         return "nan".into();
     }
     if d == 0.0 {
-        return if d.is_sign_negative() {
-            "-0".into()
-        } else {
-            "0".into()
-        };
+        return if d.is_sign_negative() { "-0".into() } else { "0".into() };
     }
     const P: i32 = 17;
     // `{:e}` with P-1 decimals rounds to P significant digits, as %g does.

@@ -13,10 +13,7 @@ pub struct Out {
 
 impl Out {
     pub fn new(resp3: bool) -> Self {
-        Out {
-            buf: BytesMut::with_capacity(16 * 1024),
-            resp3,
-        }
+        Out { buf: BytesMut::with_capacity(16 * 1024), resp3 }
     }
 
     pub fn len(&self) -> usize {
@@ -51,8 +48,7 @@ impl Out {
 
     fn put_line_text(&mut self, s: &[u8]) {
         for &c in s {
-            self.buf
-                .put_u8(if c == b'\r' || c == b'\n' { b' ' } else { c });
+            self.buf.put_u8(if c == b'\r' || c == b'\n' { b' ' } else { c });
         }
         self.buf.extend_from_slice(b"\r\n");
     }
@@ -135,8 +131,7 @@ impl Out {
     /// A boolean: `#t`/`#f` in RESP3, `:1`/`:0` in RESP2.
     pub fn boolean(&mut self, b: bool) {
         if self.resp3 {
-            self.buf
-                .extend_from_slice(if b { b"#t\r\n" } else { b"#f\r\n" });
+            self.buf.extend_from_slice(if b { b"#t\r\n" } else { b"#f\r\n" });
         } else {
             self.int(b as i64);
         }
@@ -194,10 +189,7 @@ mod tests {
         o.double(1.5);
         o.boolean(true);
         o.int(i64::MIN);
-        assert_eq!(
-            &o.buf[..],
-            b"*2\r\n$-1\r\n*-1\r\n$3\r\n1.5\r\n:1\r\n:-9223372036854775808\r\n"
-        );
+        assert_eq!(&o.buf[..], b"*2\r\n$-1\r\n*-1\r\n$3\r\n1.5\r\n:1\r\n:-9223372036854775808\r\n");
         let mut o = Out::new(true);
         o.map(1);
         o.null();

@@ -37,13 +37,7 @@ impl Default for RequestParser {
 
 impl RequestParser {
     pub fn new(max_bulk_len: usize) -> Self {
-        RequestParser {
-            max_bulk_len,
-            spans: Vec::new(),
-            remaining: 0,
-            bulklen: None,
-            pos: 0,
-        }
+        RequestParser { max_bulk_len, spans: Vec::new(), remaining: 0, bulklen: None, pos: 0 }
     }
 
     /// How many bytes the buffer should be able to hold to finish the bulk
@@ -55,11 +49,7 @@ impl RequestParser {
     /// Parses the next complete request from `buf` into `argv` and removes its
     /// bytes from `buf`. Returns `Ok(false)` when more input is needed. Empty
     /// requests (`*0`, `*-1`, blank inline lines) are skipped, as Redis does.
-    pub fn parse(
-        &mut self,
-        buf: &mut BytesMut,
-        argv: &mut Vec<Bytes>,
-    ) -> Result<bool, ProtocolError> {
+    pub fn parse(&mut self, buf: &mut BytesMut, argv: &mut Vec<Bytes>) -> Result<bool, ProtocolError> {
         argv.clear();
         loop {
             if self.remaining == 0 {
@@ -138,10 +128,7 @@ impl RequestParser {
                         return Ok(false);
                     }
                     if buf[self.pos] != b'$' {
-                        return Err(ProtocolError(format!(
-                            "expected '$', got '{}'",
-                            buf[self.pos] as char
-                        )));
+                        return Err(ProtocolError(format!("expected '$', got '{}'", buf[self.pos] as char)));
                     }
                     let len = match parse_i64(&buf[self.pos + 1..nl]) {
                         Some(l) if l >= 0 && (l as u64) <= self.max_bulk_len as u64 => l as usize,
@@ -170,10 +157,7 @@ fn perr(msg: &str) -> ProtocolError {
 }
 
 fn find_cr(buf: &[u8], from: usize) -> Option<usize> {
-    buf[from..]
-        .iter()
-        .position(|&b| b == b'\r')
-        .map(|p| p + from)
+    buf[from..].iter().position(|&b| b == b'\r').map(|p| p + from)
 }
 
 /// An inline (telnet-style) request: one line, split like `sdssplitargs`.
@@ -184,11 +168,7 @@ fn inline(buf: &mut BytesMut) -> Result<Option<Vec<Vec<u8>>>, ProtocolError> {
         }
         return Ok(None);
     };
-    let end = if nl > 0 && buf[nl - 1] == b'\r' {
-        nl - 1
-    } else {
-        nl
-    };
+    let end = if nl > 0 && buf[nl - 1] == b'\r' { nl - 1 } else { nl };
     let args = split_args(&buf[..end]).ok_or_else(|| perr("unbalanced quotes in request"))?;
     buf.advance(nl + 1);
     Ok(Some(args))
@@ -217,12 +197,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                     return None;
                 }
                 let c = line[i];
-                if c == b'\\'
-                    && i + 3 < n
-                    && line[i + 1] == b'x'
-                    && is_hex(line[i + 2])
-                    && is_hex(line[i + 3])
-                {
+                if c == b'\\' && i + 3 < n && line[i + 1] == b'x' && is_hex(line[i + 2]) && is_hex(line[i + 3]) {
                     cur.push(hex(line[i + 2]) * 16 + hex(line[i + 3]));
                     i += 3;
                 } else if c == b'\\' && i + 1 < n {
@@ -310,10 +285,7 @@ mod tests {
     #[test]
     fn multibulk_and_pipelining() {
         let got = parse_all(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*1\r\n$4\r\nPING\r\n").unwrap();
-        assert_eq!(
-            got,
-            vec![vec![b"GET".to_vec(), b"k".to_vec()], vec![b"PING".to_vec()]]
-        );
+        assert_eq!(got, vec![vec![b"GET".to_vec(), b"k".to_vec()], vec![b"PING".to_vec()]]);
     }
 
     #[test]
@@ -336,22 +308,10 @@ mod tests {
 
     #[test]
     fn errors_match_redis() {
-        assert_eq!(
-            parse_all(b"*x\r\n").unwrap_err().to_string(),
-            "Protocol error: invalid multibulk length"
-        );
-        assert_eq!(
-            parse_all(b"*1\r\n+x\r\n").unwrap_err().to_string(),
-            "Protocol error: expected '$', got '+'"
-        );
-        assert_eq!(
-            parse_all(b"*1\r\n$-3\r\n").unwrap_err().to_string(),
-            "Protocol error: invalid bulk length"
-        );
-        assert_eq!(
-            parse_all(b"\"abc\r\n").unwrap_err().to_string(),
-            "Protocol error: unbalanced quotes in request"
-        );
+        assert_eq!(parse_all(b"*x\r\n").unwrap_err().to_string(), "Protocol error: invalid multibulk length");
+        assert_eq!(parse_all(b"*1\r\n+x\r\n").unwrap_err().to_string(), "Protocol error: expected '$', got '+'");
+        assert_eq!(parse_all(b"*1\r\n$-3\r\n").unwrap_err().to_string(), "Protocol error: invalid bulk length");
+        assert_eq!(parse_all(b"\"abc\r\n").unwrap_err().to_string(), "Protocol error: unbalanced quotes in request");
         let mut p = RequestParser::new(10);
         let mut buf = BytesMut::from(&b"*1\r\n$11\r\n"[..]);
         assert!(p.parse(&mut buf, &mut Vec::new()).is_err());
@@ -360,14 +320,6 @@ mod tests {
     #[test]
     fn inline_quoting_and_empty_requests() {
         let got = parse_all(b"\r\n*0\r\nset \"a b\" 'c\\'d' \"\\x41\\n\"\n").unwrap();
-        assert_eq!(
-            got,
-            vec![vec![
-                b"set".to_vec(),
-                b"a b".to_vec(),
-                b"c'd".to_vec(),
-                b"A\n".to_vec()
-            ]]
-        );
+        assert_eq!(got, vec![vec![b"set".to_vec(), b"a b".to_vec(), b"c'd".to_vec(), b"A\n".to_vec()]]);
     }
 }

@@ -33,10 +33,7 @@ pub async fn serve(mut stream: TcpStream, shared: &Shared, info: Arc<ClientInfo>
                 Ok(n) => n,
             },
         };
-        shared
-            .stats
-            .total_net_input_bytes
-            .fetch_add(n as u64, Ordering::Relaxed);
+        shared.stats.total_net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
         loop {
             match parser.parse(&mut buf, &mut argv) {
                 Ok(true) => {
@@ -56,10 +53,7 @@ pub async fn serve(mut stream: TcpStream, shared: &Shared, info: Arc<ClientInfo>
         }
         argv.clear();
         if !out.is_empty() {
-            shared
-                .stats
-                .total_net_output_bytes
-                .fetch_add(out.len() as u64, Ordering::Relaxed);
+            shared.stats.total_net_output_bytes.fetch_add(out.len() as u64, Ordering::Relaxed);
             if stream.write_all(&out.buf).await.is_err() {
                 break;
             }

@@ -12,10 +12,7 @@ use crate::{connection, cron, shutdown};
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("could not listen on {addr}: {source}")]
-    Bind {
-        addr: String,
-        source: std::io::Error,
-    },
+    Bind { addr: String, source: std::io::Error },
 }
 
 /// Runs the server until SHUTDOWN or a termination signal.
@@ -26,12 +23,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     let mut listeners = Vec::new();
     for host in &binds {
         let addr = format!("{host}:{port}");
-        let l = TcpListener::bind(&addr)
-            .await
-            .map_err(|source| ServerError::Bind {
-                addr: addr.clone(),
-                source,
-            })?;
+        let l = TcpListener::bind(&addr).await.map_err(|source| ServerError::Bind { addr: addr.clone(), source })?;
         info!(%addr, "ready to accept connections");
         listeners.push(l);
     }
@@ -48,10 +40,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         }
         notified.await;
     }
-    info!(
-        "shutting down: closing {} client connections",
-        shared.clients.len()
-    );
+    info!("shutting down: closing {} client connections", shared.clients.len());
     for t in &tasks {
         t.abort();
     }
@@ -73,24 +62,15 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 continue;
             }
         };
-        shared
-            .stats
-            .total_connections_received
-            .fetch_add(1, Ordering::Relaxed);
+        shared.stats.total_connections_received.fetch_add(1, Ordering::Relaxed);
         let maxclients = shared.config.read().maxclients;
         if shared.clients.len() >= maxclients {
-            shared
-                .stats
-                .rejected_connections
-                .fetch_add(1, Ordering::Relaxed);
+            shared.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
             tokio::spawn(reject(stream));
             continue;
         }
         let _ = stream.set_nodelay(true);
-        let laddr = stream
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
+        let laddr = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
         let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
         let info = Arc::new(ClientInfo::new(id, fmt_addr(peer), laddr, now_ms()));
         shared.clients.register(info.clone());
@@ -107,7 +87,5 @@ fn fmt_addr(a: SocketAddr) -> String {
 }
 
 async fn reject(mut stream: TcpStream) {
-    let _ = stream
-        .write_all(b"-ERR max number of clients reached\r\n")
-        .await;
+    let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
 }

@@ -6,10 +6,7 @@ use tracing::{info, warn};
 
 /// Turns SIGTERM and SIGINT into a clean shutdown.
 pub async fn on_signal(shared: Arc<Shared>) {
-    let (mut term, mut int) = match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
+    let (mut term, mut int) = match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
         (Ok(t), Ok(i)) => (t, i),
         _ => {
             warn!("could not install signal handlers; SIGTERM will not shut down cleanly");

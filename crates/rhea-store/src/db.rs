@@ -96,12 +96,7 @@ impl Db {
     /// Stores `value` under `key` with the given absolute expiry (0 = none),
     /// replacing whatever was there.
     pub fn insert(&mut self, key: &[u8], value: Value, expire_at: i64, lru: u32) {
-        let entry = Entry {
-            value,
-            expire_at,
-            lru,
-            raw: false,
-        };
+        let entry = Entry { value, expire_at, lru, raw: false };
         if expire_at != 0 {
             self.volatile += 1;
         }
@@ -176,20 +171,9 @@ impl Db {
     /// One SCAN step: visits about `count` positions below `cursor` (0 =
     /// start), calls `f` for each live key passing `filter`, and returns the
     /// next cursor (0 = done).
-    pub fn scan(
-        &self,
-        cursor: u64,
-        count: usize,
-        now: i64,
-        filter: &ScanFilter,
-        mut f: impl FnMut(&Sds),
-    ) -> u64 {
+    pub fn scan(&self, cursor: u64, count: usize, now: i64, filter: &ScanFilter, mut f: impl FnMut(&Sds)) -> u64 {
         let len = self.map.len() as u64;
-        let mut pos = if cursor == 0 || cursor > len {
-            len
-        } else {
-            cursor
-        };
+        let mut pos = if cursor == 0 || cursor > len { len } else { cursor };
         let mut visited = 0;
         while pos > 0 && visited < count.max(1) {
             pos -= 1;
@@ -252,11 +236,7 @@ impl Db {
             self.expire_cursor -= 1;
             checked += 1;
             let i = self.expire_cursor;
-            if self
-                .map
-                .get_index(i)
-                .is_some_and(|(_, e)| e.is_expired(now))
-            {
+            if self.map.get_index(i).is_some_and(|(_, e)| e.is_expired(now)) {
                 if let Some((_, e)) = self.map.swap_remove_index(i) {
                     if e.expire_at != 0 {
                         self.volatile -= 1;
@@ -291,12 +271,7 @@ mod tests {
         assert_eq!(db.len(), 1);
         assert_eq!(db.volatile_len(), 0);
         for i in 0..100 {
-            db.insert(
-                format!("k{i}").as_bytes(),
-                s("v"),
-                if i % 2 == 0 { 50 } else { 0 },
-                0,
-            );
+            db.insert(format!("k{i}").as_bytes(), s("v"), if i % 2 == 0 { 50 } else { 0 }, 0);
         }
         let mut total = 0;
         for _ in 0..10 {
@@ -318,9 +293,7 @@ mod tests {
         let mut round = 0;
         loop {
             let mut batch = Vec::new();
-            cursor = db.scan(cursor, 10, 0, &ScanFilter::default(), |k| {
-                batch.push(k.clone())
-            });
+            cursor = db.scan(cursor, 10, 0, &ScanFilter::default(), |k| batch.push(k.clone()));
             seen.extend(batch.iter().map(|k| k.to_vec()));
             // Delete a key we already returned and one we did not.
             if let Some(k) = batch.first() {
@@ -337,10 +310,7 @@ mod tests {
         for i in 0..1000 {
             let k = format!("k{i}");
             if db.contains(k.as_bytes(), 0) {
-                assert!(
-                    seen.contains(k.as_bytes()),
-                    "{k} present throughout but not returned"
-                );
+                assert!(seen.contains(k.as_bytes()), "{k} present throughout but not returned");
             }
         }
     }

@@ -16,13 +16,7 @@ fn lower(c: u8, nocase: bool) -> u8 {
     }
 }
 
-fn matcher(
-    pattern: &[u8],
-    string: &[u8],
-    nocase: bool,
-    skip_longer: &mut bool,
-    nesting: u32,
-) -> bool {
+fn matcher(pattern: &[u8], string: &[u8], nocase: bool, skip_longer: &mut bool, nesting: u32) -> bool {
     if nesting > 1000 {
         return false;
     }
@@ -39,13 +33,7 @@ fn matcher(
                     return true;
                 }
                 while s < string.len() {
-                    if matcher(
-                        &pattern[p + 1..],
-                        &string[s..],
-                        nocase,
-                        skip_longer,
-                        nesting + 1,
-                    ) {
+                    if matcher(&pattern[p + 1..], &string[s..], nocase, skip_longer, nesting + 1) {
                         return true;
                     }
                     if *skip_longer {
@@ -82,8 +70,7 @@ fn matcher(
                         if start > end {
                             std::mem::swap(&mut start, &mut end);
                         }
-                        let (start, end, cc) =
-                            (lower(start, nocase), lower(end, nocase), lower(c, nocase));
+                        let (start, end, cc) = (lower(start, nocase), lower(end, nocase), lower(c, nocase));
                         p += 2;
                         if cc >= start && cc <= end {
                             matched = true;

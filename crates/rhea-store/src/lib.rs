@@ -29,10 +29,7 @@ pub struct Store {
 
 impl Store {
     pub fn new(databases: usize) -> Self {
-        Store {
-            dbs: (0..databases.max(1)).map(|_| Db::default()).collect(),
-            stats: Stats::default(),
-        }
+        Store { dbs: (0..databases.max(1)).map(|_| Db::default()).collect(), stats: Stats::default() }
     }
 
     /// Removes every key of every database; returns how many there were.

@@ -18,10 +18,7 @@ impl Sds {
         if data.len() <= INLINE {
             let mut buf = [0u8; INLINE];
             buf[..data.len()].copy_from_slice(data);
-            Sds::Inline {
-                len: data.len() as u8,
-                buf,
-            }
+            Sds::Inline { len: data.len() as u8, buf }
         } else {
             Sds::Heap(data.into())
         }
@@ -108,10 +105,7 @@ mod tests {
     #[test]
     fn inline_and_heap() {
         assert_eq!(std::mem::size_of::<Sds>(), 24);
-        assert!(matches!(
-            Sds::new(b"0123456789012345678901"),
-            Sds::Inline { .. }
-        ));
+        assert!(matches!(Sds::new(b"0123456789012345678901"), Sds::Inline { .. }));
         let big = Sds::new(b"01234567890123456789012");
         assert!(matches!(big, Sds::Heap(_)));
         assert_eq!(&big[..], b"01234567890123456789012");

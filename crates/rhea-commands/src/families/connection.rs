@@ -7,12 +7,7 @@ use crate::error::{CmdError, CmdResult};
 use crate::table::{flags::*, CommandSpec};
 use crate::Ctx;
 
-const fn conn(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    handler: crate::table::Handler,
-) -> CommandSpec {
+const fn conn(name: &'static str, arity: i32, flags: u32, handler: crate::table::Handler) -> CommandSpec {
     let mut c = CommandSpec::new(name, arity, flags, handler);
     c.group = "connection";
     c
@@ -35,12 +30,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         acl: &["fast", "connection"],
         summary: "Close the connection",
         complexity: "O(1)",
-        ..conn(
-            "quit",
-            -1,
-            ALLOW_BUSY | NOSCRIPT | LOADING | STALE | FAST | NO_AUTH,
-            quit,
-        )
+        ..conn("quit", -1, ALLOW_BUSY | NOSCRIPT | LOADING | STALE | FAST | NO_AUTH, quit)
     },
     CommandSpec {
         acl: &["fast", "connection"],
@@ -71,8 +61,7 @@ fn quit(ctx: &mut Ctx, _argv: &[Bytes]) -> CmdResult {
 }
 
 fn select(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let db =
-        arg_i64(&argv[1]).map_err(|_| CmdError::err("value is not an integer or out of range"))?;
+    let db = arg_i64(&argv[1]).map_err(|_| CmdError::err("value is not an integer or out of range"))?;
     if db < 0 || db as usize >= ctx.store.dbs.len() {
         return Err(CmdError::DbIndexOutOfRange);
     }

@@ -6,12 +6,7 @@ use crate::error::CmdResult;
 use crate::table::{flags::*, CommandSpec};
 use crate::Ctx;
 
-const fn generic(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    handler: crate::table::Handler,
-) -> CommandSpec {
+const fn generic(name: &'static str, arity: i32, flags: u32, handler: crate::table::Handler) -> CommandSpec {
     let mut c = CommandSpec::new(name, arity, flags, handler).keys(1, 1, 1);
     c.group = "generic";
     c
@@ -48,10 +43,7 @@ fn del(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 fn exists(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let now = ctx.now_ms;
     let db = ctx.db();
-    let n = argv[1..]
-        .iter()
-        .filter(|k| db.get_mut(k, now).is_some())
-        .count();
+    let n = argv[1..].iter().filter(|k| db.get_mut(k, now).is_some()).count();
     ctx.out.int(n as i64);
     Ok(())
 }

@@ -12,12 +12,7 @@ use rhea_resp::parse_i64;
 use crate::{error::CmdError, table::CommandSpec};
 
 /// Every family's declarations; the command table is built from these.
-pub const ALL: &[&[CommandSpec]] = &[
-    strings::COMMANDS,
-    keys::COMMANDS,
-    connection::COMMANDS,
-    server::COMMANDS,
-];
+pub const ALL: &[&[CommandSpec]] = &[strings::COMMANDS, keys::COMMANDS, connection::COMMANDS, server::COMMANDS];
 
 /// An integer argument, with Redis's error when it is not one.
 pub fn arg_i64(arg: &[u8]) -> Result<i64, CmdError> {

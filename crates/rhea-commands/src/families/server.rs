@@ -6,12 +6,7 @@ use crate::error::CmdResult;
 use crate::table::{flags::*, CommandSpec, CommandTable};
 use crate::Ctx;
 
-const fn server(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    handler: crate::table::Handler,
-) -> CommandSpec {
+const fn server(name: &'static str, arity: i32, flags: u32, handler: crate::table::Handler) -> CommandSpec {
     let mut c = CommandSpec::new(name, arity, flags, handler);
     c.group = "server";
     c
@@ -33,7 +28,8 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         acl: &["admin", "slow", "dangerous"],
         summary: "Synchronously save the dataset to disk and then shut down the server",
-        complexity: "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)",
+        complexity:
+            "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)",
         ..server("shutdown", -1, ADMIN | NOSCRIPT | LOADING | STALE | NO_MULTI | ALLOW_BUSY, shutdown)
     },
     CommandSpec {

@@ -8,12 +8,7 @@ use crate::error::{CmdError, CmdResult};
 use crate::table::{flags::*, CommandSpec};
 use crate::Ctx;
 
-const fn string(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    handler: crate::table::Handler,
-) -> CommandSpec {
+const fn string(name: &'static str, arity: i32, flags: u32, handler: crate::table::Handler) -> CommandSpec {
     let mut c = CommandSpec::new(name, arity, flags, handler).keys(1, 1, 1);
     c.group = "string";
     c
@@ -92,18 +87,8 @@ pub struct SetOptions {
 /// Parses SET's (or, with `for_set` false, GETEX's) options from
 /// `argv[start..]` exactly as Redis's `parseExtendedStringArgumentsOrReply`:
 /// the same accepted combinations, the same errors, last EX/PX/... wins.
-pub fn parse_set_options(
-    ctx: &Ctx,
-    argv: &[Bytes],
-    start: usize,
-    for_set: bool,
-) -> Result<SetOptions, CmdError> {
-    let mut o = SetOptions {
-        nx: false,
-        xx: false,
-        get: false,
-        ttl: if for_set { Ttl::Clear } else { Ttl::Keep },
-    };
+pub fn parse_set_options(ctx: &Ctx, argv: &[Bytes], start: usize, for_set: bool) -> Result<SetOptions, CmdError> {
+    let mut o = SetOptions { nx: false, xx: false, get: false, ttl: if for_set { Ttl::Clear } else { Ttl::Keep } };
     let (mut keepttl, mut persist) = (false, false);
     // Which of EX/PX/EXAT/PXAT was given, with its argument.
     let mut expire: Option<(&str, &Bytes)> = None;
@@ -122,10 +107,7 @@ pub fn parse_set_options(
             keepttl = true;
         } else if !for_set && is(opt, "persist") && expire.is_none() {
             persist = true;
-        } else if let Some(name) = ["ex", "px", "exat", "pxat"]
-            .into_iter()
-            .find(|n| is(opt, n))
-        {
+        } else if let Some(name) = ["ex", "px", "exat", "pxat"].into_iter().find(|n| is(opt, n)) {
             match next {
                 Some(v) if !keepttl && !persist && !other_expire(name) => {
                     expire = Some((name, v));
