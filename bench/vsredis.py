@@ -1,0 +1,351 @@
+#!/usr/bin/env python3
+"""Helper for bench/vs-redis.sh: runs redis-benchmark against several servers
+interleaved, measures memory per key, and renders the results as Markdown.
+
+Subcommands (the shell script drives them; they can also be used by hand):
+  freeport                          print a free loopback TCP port
+  wait PORT [SECONDS]               wait until PORT answers PING
+  throughput SERVERS...             run the interleaved benchmark, print JSON
+  memory NAME:PID:PORT...           load keys into each server, print JSON
+  report THROUGHPUT.json MEMORY.json ENV.json   print the Markdown report
+
+A SERVERS item is NAME:PORT. Settings come from the environment (see
+vs-redis.sh for the list and defaults).
+"""
+
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+TEST_NAMES = {"set": "SET", "get": "GET", "incr": "INCR", "mset": "MSET (10 keys)"}
+
+
+def env_int(name, default):
+    return int(os.environ.get(name, default))
+
+
+def freeport():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def command(port, *args, timeout=10.0):
+    """Sends one command and returns the raw reply bytes (enough for the
+    simple replies used here: PING, INFO, FLUSHALL, DBSIZE)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        req = b"*%d\r\n" % len(args)
+        for a in args:
+            a = a.encode() if isinstance(a, str) else a
+            req += b"$%d\r\n%s\r\n" % (len(a), a)
+        s.sendall(req)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+            if complete_reply(data):
+                break
+        return data
+
+
+def complete_reply(data):
+    if data[:1] in (b"+", b"-", b":"):
+        return data.endswith(b"\r\n")
+    if data[:1] == b"$":
+        head, _, rest = data.partition(b"\r\n")
+        n = int(head[1:])
+        return n < 0 or len(rest) >= n + 2
+    return data.endswith(b"\r\n")
+
+
+def bulk_text(reply):
+    if reply.startswith(b"$"):
+        return reply.partition(b"\r\n")[2][:-2].decode(errors="replace")
+    return reply.decode(errors="replace")
+
+
+def wait(port, seconds=20.0):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            if command(port, "PING", timeout=1.0).startswith(b"+PONG"):
+                return True
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def run_benchmark(port, test, pipeline, requests, clients, keyspace, timeout):
+    """One redis-benchmark run. Returns a dict with rps/p50/p99, or with
+    'error' when the server replied with an error, hung or the output was
+    unusable (redis-benchmark exits on the first error reply)."""
+    cmd = [
+        "redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-t", test, "-n", str(requests),
+        "-c", str(clients), "-P", str(pipeline), "-r", str(keyspace), "--csv",
+    ]
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": "timeout after %ss" % timeout}
+    want = TEST_NAMES[test]
+    for line in p.stdout.splitlines():
+        cols = [c.strip('"') for c in line.split(",")]
+        if cols and cols[0] == want and len(cols) >= 7:
+            try:
+                return {"rps": float(cols[1]), "p50": float(cols[4]), "p99": float(cols[6])}
+            except ValueError:
+                break
+    err = (p.stderr.strip() or p.stdout.strip() or "no output").splitlines()
+    msg = err[-1] if err else "no output"
+    return {"error": "exit %d: %s" % (p.returncode, msg[:160])}
+
+
+def throughput(servers):
+    tests = [t for t in os.environ.get("TESTS", "set,get,incr,mset").split(",") if t]
+    pipelines = [int(p) for p in os.environ.get("PIPELINES", "1 16").split()]
+    rounds = env_int("ROUNDS", 5)
+    requests = env_int("REQUESTS", 100000)
+    clients = env_int("CLIENTS", 50)
+    keyspace = env_int("KEYSPACE", 100000)
+    timeout = env_int("RUN_TIMEOUT", 120)
+    names = [s.split(":")[0] for s in servers]
+    ports = {s.split(":")[0]: int(s.split(":")[1]) for s in servers}
+    for t in tests:
+        if t not in TEST_NAMES:
+            sys.exit("unknown test %r (known: %s)" % (t, ", ".join(TEST_NAMES)))
+    runs = {}  # "test|pipeline|server" -> list of run results
+    for r in range(rounds):
+        for t in tests:
+            for p in pipelines:
+                # Alternate which server goes first so neither systematically
+                # benefits from a warmer cache or a quieter moment.
+                order = names if (r % 2 == 0) else list(reversed(names))
+                for n in order:
+                    res = run_benchmark(ports[n], t, p, requests, clients, keyspace, timeout)
+                    runs.setdefault("%s|%d|%s" % (t, p, n), []).append(res)
+                    shown = "%.0f rps" % res["rps"] if "rps" in res else "ERROR " + res["error"]
+                    print("round %d/%d %-5s P=%-2d %-10s %s" % (r + 1, rounds, t, p, n, shown), file=sys.stderr)
+    summary = {}
+    for key, results in runs.items():
+        ok = [x for x in results if "rps" in x]
+        errors = [x["error"] for x in results if "error" in x]
+        if ok and not errors:
+            summary[key] = {
+                "rps": statistics.median(x["rps"] for x in ok),
+                "p50": statistics.median(x["p50"] for x in ok),
+                "p99": statistics.median(x["p99"] for x in ok),
+                "rounds": len(ok),
+                "rps_min": min(x["rps"] for x in ok),
+                "rps_max": max(x["rps"] for x in ok),
+            }
+        else:
+            summary[key] = {"error": errors[0] if errors else "no result", "failed_rounds": len(errors)}
+    json.dump(
+        {"tests": tests, "pipelines": pipelines, "servers": names, "rounds": rounds, "requests": requests,
+         "clients": clients, "keyspace": keyspace, "results": summary},
+        sys.stdout, indent=1)
+
+
+def vm_rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS for pid %d" % pid)
+
+
+def used_memory(port):
+    """INFO memory's used_memory, or None if the server doesn't report it."""
+    try:
+        info = bulk_text(command(port, "INFO", "memory"))
+    except OSError:
+        return None
+    for line in info.splitlines():
+        if line.startswith("used_memory:"):
+            return int(line.split(":")[1])
+    return None
+
+
+def dbsize(port):
+    reply = command(port, "DBSIZE")
+    return int(reply[1:].strip()) if reply.startswith(b":") else None
+
+
+def load_file(path, nkeys, value_size):
+    """RESP for nkeys SETs of distinct keys in redis-benchmark's key format
+    (key:%012d, 16 bytes) with value_size-byte values."""
+    value = (b"v" * value_size)
+    vhead = b"$%d\r\n" % value_size
+    with open(path, "wb") as f:
+        batch = []
+        for i in range(nkeys):
+            batch.append(b"*3\r\n$3\r\nSET\r\n$16\r\nkey:%012d\r\n%s%s\r\n" % (i, vhead, value))
+            if len(batch) == 10000:
+                f.write(b"".join(batch))
+                batch = []
+        f.write(b"".join(batch))
+
+
+def memory(specs):
+    nkeys = env_int("MEM_KEYS", 1000000)
+    value_size = env_int("VALUE_SIZE", 16)
+    path = os.environ.get("LOAD_FILE", "/tmp/rhea-bench-load-%d.resp" % os.getpid())
+    load_file(path, nkeys, value_size)
+    out = {"keys": nkeys, "value_size": value_size, "servers": {}}
+    try:
+        for spec in specs:
+            name, pid, port = spec.split(":")
+            pid, port = int(pid), int(port)
+            time.sleep(0.5)
+            rss0, used0 = vm_rss_kb(pid), used_memory(port)
+            t0 = time.time()
+            with open(path, "rb") as f:
+                p = subprocess.run(["redis-cli", "-p", str(port), "--pipe"], stdin=f, capture_output=True,
+                                   text=True, timeout=env_int("RUN_TIMEOUT", 120) * 5)
+            secs = time.time() - t0
+            time.sleep(1.0)  # let a background cron settle before sampling
+            rss1, used1 = vm_rss_kb(pid), used_memory(port)
+            n = dbsize(port)
+            res = {"rss_before_kb": rss0, "rss_after_kb": rss1, "dbsize": n, "load_secs": round(secs, 2),
+                   "rss_per_key": (rss1 - rss0) * 1024 / nkeys, "pipe": p.stdout.strip().splitlines()[-1:]}
+            if used0 is not None and used1 is not None:
+                res["used_memory_per_key"] = (used1 - used0) / nkeys
+            if p.returncode != 0 or n != nkeys:
+                res["error"] = "redis-cli --pipe exit %d, dbsize %s: %s" % (p.returncode, n, p.stderr.strip()[-200:])
+            out["servers"][name] = res
+            print("memory %-8s %s" % (name, json.dumps(res)), file=sys.stderr)
+    finally:
+        os.unlink(path)
+    json.dump(out, sys.stdout, indent=1)
+
+
+def fmt_rps(x):
+    return "%.0f" % x
+
+
+def report(tp_path, mem_path, env_path):
+    tp = json.load(open(tp_path)) if tp_path != "-" else None
+    mem = json.load(open(mem_path)) if mem_path != "-" else None
+    env = json.load(open(env_path))
+    lines = ["# Rhea vs redis-server", ""]
+    lines.append("- date: %s" % env["date"])
+    lines.append("- machine: %s, nproc %s, load average before %s / after %s"
+                 % (env["cpu"], env["nproc"], env["load_before"], env.get("load_after", "?")))
+    lines.append("- redis-server: %s" % env["redis_version"])
+    lines.append("- rhea: commit %s, %s" % (env["rhea_commit"], env["rustc"]))
+    lines.append("- command: `%s`" % env["command"])
+    if tp:
+        lines.append("- redis-benchmark: %d requests per run, %d clients, -r %d, median of %d interleaved rounds"
+                     % (tp["requests"], tp["clients"], tp["keyspace"], tp["rounds"]))
+        rhea = [s for s in tp["servers"] if s != "redis"]
+        main = rhea[0]
+        lines.append("")
+        lines.append("## Throughput and latency (%s)" % env["variants"].get(main, main))
+        lines.append("")
+        lines.append("| test | pipeline | redis rps | rhea rps | rhea/redis | redis p50/p99 ms | rhea p50/p99 ms |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|")
+        res = tp["results"]
+        for t in tp["tests"]:
+            for p in tp["pipelines"]:
+                r = res.get("%s|%d|redis" % (t, p), {"error": "missing"})
+                h = res.get("%s|%d|%s" % (t, p, main), {"error": "missing"})
+                lines.append("| %s | %d | %s | %s | %s | %s | %s |" % (
+                    TEST_NAMES[t], p, cell_rps(r), cell_rps(h), ratio(h, r), cell_lat(r), cell_lat(h)))
+        # One line per server and error text (arguments stripped: they are random keys).
+        errors = sorted({(k.split("|")[2], re.sub(r", with args beginning with:.*", "", v["error"]))
+                         for k, v in res.items() if "error" in v})
+        if len(rhea) > 1:
+            lines.append("")
+            lines.append("## Rhea worker threads (io-threads)")
+            lines.append("")
+            lines.append("| test | pipeline | redis rps | " + " | ".join("%s rps (/redis)" % env["variants"].get(s, s)
+                                                                   for s in rhea) + " |")
+            lines.append("|---|---:|---:|" + "---:|" * len(rhea))
+            for t in tp["tests"]:
+                for p in tp["pipelines"]:
+                    r = res.get("%s|%d|redis" % (t, p), {"error": "missing"})
+                    cells = []
+                    for s in rhea:
+                        h = res.get("%s|%d|%s" % (t, p, s), {"error": "missing"})
+                        cells.append("%s (%s)" % (cell_rps(h), ratio(h, r)) if "rps" in h else cell_rps(h))
+                    lines.append("| %s | %d | %s | %s |" % (TEST_NAMES[t], p, cell_rps(r), " | ".join(cells)))
+            lines.append("")
+            lines.append("Geometric mean of rhea/redis over the tests that ran on every server: " + ", ".join(
+                "%s %s" % (env["variants"].get(s, s), geomean_ratio(tp, s)) for s in rhea))
+        if errors:
+            lines.append("")
+            lines.append("Errors:")
+            for s, e in errors:
+                lines.append("- %s: %s" % (s, e))
+    if mem:
+        lines.append("")
+        lines.append("## Memory per key (%d keys, 16-byte keys, %d-byte values)" % (mem["keys"], mem["value_size"]))
+        lines.append("")
+        lines.append("| server | RSS before MB | RSS after MB | RSS bytes/key | used_memory bytes/key | load s |")
+        lines.append("|---|---:|---:|---:|---:|---:|")
+        sv = mem["servers"]
+        for name, m in sv.items():
+            um = "%.1f" % m["used_memory_per_key"] if "used_memory_per_key" in m else "n/a"
+            lines.append("| %s | %.1f | %.1f | %.1f | %s | %.2f |" % (
+                name, m["rss_before_kb"] / 1024, m["rss_after_kb"] / 1024, m["rss_per_key"], um, m["load_secs"]))
+        if "redis" in sv:
+            for name, m in sv.items():
+                if name != "redis":
+                    lines.append("")
+                    lines.append("RSS per key %s/redis: **%.2f**" % (name, m["rss_per_key"] / sv["redis"]["rss_per_key"]))
+        for name, m in sv.items():
+            if "error" in m:
+                lines.append("")
+                lines.append("Memory load error on %s: %s" % (name, m["error"]))
+    print("\n".join(lines))
+
+
+def cell_rps(x):
+    return fmt_rps(x["rps"]) if "rps" in x else "ERROR"
+
+
+def cell_lat(x):
+    return "%.3f / %.3f" % (x["p50"], x["p99"]) if "rps" in x else "-"
+
+
+def ratio(h, r):
+    return "%.2f" % (h["rps"] / r["rps"]) if "rps" in h and "rps" in r else "-"
+
+
+def geomean_ratio(tp, server):
+    rs = []
+    for t in tp["tests"]:
+        for p in tp["pipelines"]:
+            if all("rps" in tp["results"].get("%s|%d|%s" % (t, p, s), {}) for s in tp["servers"]):
+                rs.append(tp["results"]["%s|%d|%s" % (t, p, server)]["rps"] / tp["results"]["%s|%d|redis" % (t, p)]["rps"])
+    return "%.2f" % statistics.geometric_mean(rs) if rs else "-"
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "freeport":
+        print(freeport())
+    elif cmd == "wait":
+        sys.exit(0 if wait(int(args[0]), float(args[1]) if len(args) > 1 else 20.0) else 1)
+    elif cmd == "throughput":
+        throughput(args)
+    elif cmd == "memory":
+        memory(args)
+    elif cmd == "report":
+        report(*args)
+    else:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main()
