@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what the tests and benchmarks need, only what is missing:
+# redis-server/redis-cli/redis-benchmark (the oracle and the load tool) from
+# Debian, redis-py and pytest from PyPI. Idempotent; safe to run every time.
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server redis-tools >/dev/null
+  # Debian starts a redis-server service on 6379; tests use their own ports,
+  # and a stray server on the default port would confuse `cargo run`.
+  $SUDO service redis-server stop >/dev/null 2>&1 || true
+fi
+if ! python3 -c 'import redis, pytest' 2>/dev/null; then
+  python3 -m pip install -q redis pytest
+fi
