@@ -553,7 +553,7 @@ fn expire_generic(ctx: &mut Ctx, argv: &[Bytes], basetime: i64, seconds: bool, c
     // No TTL counts as an infinite one: GT always fails on it, LT succeeds.
     let refused = (f.nx && current.is_some())
         || (f.xx && current.is_none())
-        || (f.gt && current.map_or(true, |c| when <= c))
+        || (f.gt && current.unwrap_or(i64::MAX) >= when)
         || (f.lt && current.is_some_and(|c| when >= c));
     if refused {
         ctx.out.int(0);
