@@ -2,7 +2,7 @@
 //! `ClientInfo` is the part other connections can see (CLIENT LIST, CLIENT
 //! KILL, INFO clients), kept in atomics so updating it per command is cheap.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -29,6 +29,11 @@ pub struct ClientInfo {
     /// Set by CLIENT KILL; the connection closes as soon as it sees it.
     pub killed: AtomicBool,
     pub kill_notify: tokio::sync::Notify,
+    /// The socket's file descriptor, as CLIENT LIST shows it (-1 until the
+    /// listener records it).
+    pub fd: AtomicI32,
+    /// CLIENT NO-EVICT ON (shown as flag `e`).
+    pub no_evict: AtomicBool,
 }
 
 impl ClientInfo {
@@ -47,6 +52,8 @@ impl ClientInfo {
             lib_ver: Mutex::new(None),
             killed: AtomicBool::new(false),
             kill_notify: tokio::sync::Notify::new(),
+            fd: AtomicI32::new(-1),
+            no_evict: AtomicBool::new(false),
         }
     }
 

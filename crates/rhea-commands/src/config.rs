@@ -21,6 +21,8 @@ pub struct Config {
     pub loglevel: String,
     /// Worker threads for connections (0 = one per core).
     pub io_threads: usize,
+    /// Absolute path of the config file given at startup ("" = none).
+    pub config_file: String,
 }
 
 impl Default for Config {
@@ -37,6 +39,7 @@ impl Default for Config {
             hz: 10,
             loglevel: "notice".into(),
             io_threads: 0,
+            config_file: String::new(),
         }
     }
 }
@@ -60,11 +63,36 @@ fn one(v: &[String]) -> Result<&str, String> {
     }
 }
 
-fn num<T: std::str::FromStr>(v: &[String]) -> Result<T, String> {
-    let s = one(v)?;
-    parse_memory(s)
-        .and_then(|n| n.to_string().parse().ok())
-        .ok_or_else(|| "argument couldn't be parsed into an integer".into())
+/// An integer parameter within Redis's bounds for it, with Redis's errors.
+fn int_in<T: TryFrom<i64>>(v: &[String], min: i64, max: i64) -> Result<T, String> {
+    let n: i64 = rhea_resp::parse_i64(one(v)?.as_bytes()).ok_or("argument couldn't be parsed into an integer")?;
+    if n < min || n > max {
+        return Err(format!("argument must be between {min} and {max} inclusive"));
+    }
+    T::try_from(n).map_err(|_| format!("argument must be between {min} and {max} inclusive"))
+}
+
+/// A memory-size parameter ("64mb") of at least `min` bytes.
+fn memory_at_least<T: TryFrom<u64>>(v: &[String], min: u64) -> Result<T, String> {
+    let n = parse_memory(one(v)?).ok_or("argument must be a memory value")?;
+    if n < min || n > i64::MAX as u64 {
+        return Err(format!("argument must be between {min} and {} inclusive", i64::MAX));
+    }
+    T::try_from(n).map_err(|_| "argument must be a memory value".to_string())
+}
+
+const INT_MAX: i64 = i32::MAX as i64;
+
+/// Accepts any value: for parameters of features Rhea does not have, so that
+/// a redis.conf mentioning them still loads.
+fn ignore(_: &mut Config, _: &[String]) -> Result<(), String> {
+    Ok(())
+}
+
+/// A read-only parameter reporting Redis's default for a feature Rhea does
+/// not have (yet), so that `CONFIG GET` answers what clients expect.
+const fn fixed(name: &'static str, get: Getter) -> Param {
+    Param { name, get, set: ignore, mutable: false }
 }
 
 /// Parses "100", "1kb", "1k", "2mb", "1gb" as Redis's `memtoull` does.
@@ -95,7 +123,12 @@ pub const PARAMS: &[Param] = &[
         },
         mutable: false,
     },
-    Param { name: "port", get: |c| c.port.to_string(), set: |c, v| num(v).map(|n| c.port = n), mutable: false },
+    Param {
+        name: "port",
+        get: |c| c.port.to_string(),
+        set: |c, v| int_in(v, 0, 65535).map(|n| c.port = n),
+        mutable: false,
+    },
     Param {
         name: "requirepass",
         get: |c| c.requirepass.clone(),
@@ -105,39 +138,37 @@ pub const PARAMS: &[Param] = &[
     Param {
         name: "databases",
         get: |c| c.databases.to_string(),
-        set: |c, v| {
-            let n: usize = num(v)?;
-            if n == 0 {
-                return Err("argument must be between 1 and 2147483647 inclusive".into());
-            }
-            c.databases = n;
-            Ok(())
-        },
+        set: |c, v| int_in(v, 1, INT_MAX).map(|n| c.databases = n),
         mutable: false,
     },
     Param {
         name: "proto-max-bulk-len",
         get: |c| c.proto_max_bulk_len.to_string(),
-        set: |c, v| num(v).map(|n| c.proto_max_bulk_len = n),
+        set: |c, v| memory_at_least(v, 1024 * 1024).map(|n| c.proto_max_bulk_len = n),
         mutable: true,
     },
     Param {
         name: "maxclients",
         get: |c| c.maxclients.to_string(),
-        set: |c, v| num(v).map(|n| c.maxclients = n),
+        set: |c, v| int_in(v, 1, u32::MAX as i64).map(|n| c.maxclients = n),
         mutable: true,
     },
-    Param { name: "timeout", get: |c| c.timeout.to_string(), set: |c, v| num(v).map(|n| c.timeout = n), mutable: true },
+    Param {
+        name: "timeout",
+        get: |c| c.timeout.to_string(),
+        set: |c, v| int_in(v, 0, INT_MAX).map(|n| c.timeout = n),
+        mutable: true,
+    },
     Param {
         name: "tcp-keepalive",
         get: |c| c.tcp_keepalive.to_string(),
-        set: |c, v| num(v).map(|n| c.tcp_keepalive = n),
+        set: |c, v| int_in(v, 0, INT_MAX).map(|n| c.tcp_keepalive = n),
         mutable: true,
     },
     Param {
         name: "hz",
         get: |c| c.hz.to_string(),
-        set: |c, v| num::<u32>(v).map(|n| c.hz = n.clamp(1, 500)),
+        set: |c, v| int_in::<u32>(v, 0, INT_MAX).map(|n| c.hz = n.clamp(1, 500)),
         mutable: true,
     },
     Param {
@@ -156,13 +187,80 @@ pub const PARAMS: &[Param] = &[
     Param {
         name: "io-threads",
         get: |c| c.io_threads.to_string(),
-        set: |c, v| num(v).map(|n| c.io_threads = n),
+        set: |c, v| int_in(v, 0, 128).map(|n| c.io_threads = n),
         mutable: false,
     },
+    // Features Rhea does not have yet, at Redis's defaults.
+    fixed("save", |_| String::new()),
+    fixed("appendonly", |_| "no".into()),
+    fixed("appendfsync", |_| "everysec".into()),
+    fixed("appendfilename", |_| "appendonly.aof".into()),
+    fixed("dbfilename", |_| "dump.rdb".into()),
+    fixed("dir", |_| std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default()),
+    fixed("rdbcompression", |_| "yes".into()),
+    fixed("stop-writes-on-bgsave-error", |_| "yes".into()),
+    fixed("maxmemory", |_| "0".into()),
+    fixed("maxmemory-policy", |_| "noeviction".into()),
+    fixed("maxmemory-samples", |_| "5".into()),
+    fixed("notify-keyspace-events", |_| String::new()),
+    fixed("cluster-enabled", |_| "no".into()),
+    fixed("replica-read-only", |_| "yes".into()),
+    fixed("slave-read-only", |_| "yes".into()),
+    fixed("replicaof", |_| String::new()),
+    fixed("masterauth", |_| String::new()),
+    fixed("protected-mode", |_| "yes".into()),
+    fixed("daemonize", |_| "no".into()),
+    fixed("pidfile", |_| String::new()),
+    fixed("logfile", |_| String::new()),
+    fixed("unixsocket", |_| String::new()),
+    fixed("tcp-backlog", |_| "511".into()),
+    fixed("lua-time-limit", |_| "5000".into()),
+    fixed("busy-reply-threshold", |_| "5000".into()),
+    fixed("slowlog-log-slower-than", |_| "10000".into()),
+    fixed("slowlog-max-len", |_| "128".into()),
+    fixed("latency-monitor-threshold", |_| "0".into()),
+    fixed("lazyfree-lazy-user-flush", |_| "no".into()),
+    fixed("activerehashing", |_| "yes".into()),
+    fixed("active-expire-effort", |_| "1".into()),
+    fixed("hash-max-listpack-entries", |_| "128".into()),
+    fixed("hash-max-listpack-value", |_| "64".into()),
+    fixed("list-max-listpack-size", |_| "-2".into()),
+    fixed("list-compress-depth", |_| "0".into()),
+    fixed("set-max-intset-entries", |_| "512".into()),
+    fixed("zset-max-listpack-entries", |_| "128".into()),
+    fixed("zset-max-listpack-value", |_| "64".into()),
+    fixed("client-output-buffer-limit", |_| {
+        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60".into()
+    }),
+    fixed("client-query-buffer-limit", |_| "1073741824".into()),
+    fixed("enable-debug-command", |_| "no".into()),
+    fixed("min-replicas-to-write", |_| "0".into()),
+    fixed("repl-diskless-sync", |_| "yes".into()),
 ];
 
 pub fn param(name: &str) -> Option<&'static Param> {
     PARAMS.iter().find(|p| p.name.eq_ignore_ascii_case(name))
+}
+
+/// Every parameter's name and getter, in table order (CONFIG GET).
+pub fn all_params() -> impl Iterator<Item = (&'static str, Getter)> {
+    PARAMS.iter().map(|p| (p.name, p.get))
+}
+
+/// The canonical name of a parameter, whatever the case it was given in.
+pub fn lookup_name(name: &str) -> Option<&'static str> {
+    param(name).map(|p| p.name)
+}
+
+/// May CONFIG SET change this parameter while the server runs?
+pub fn is_mutable(name: &str) -> bool {
+    param(name).is_some_and(|p| p.mutable)
+}
+
+/// Sets one parameter by name.
+pub fn set(cfg: &mut Config, name: &str, values: &[String]) -> Result<(), String> {
+    let p = param(name).ok_or("Unknown option")?;
+    (p.set)(cfg, values)
 }
 
 impl Config {
@@ -195,6 +293,8 @@ impl Config {
                 let text =
                     std::fs::read_to_string(first).map_err(|e| format!("can't open config file '{first}': {e}"))?;
                 cfg.apply_text(&text)?;
+                cfg.config_file =
+                    std::fs::canonicalize(first).map(|p| p.display().to_string()).unwrap_or_else(|_| first.clone());
                 rest = &args[1..];
             }
         }
@@ -231,5 +331,16 @@ mod tests {
         assert!(Config::from_args(&["--port".into(), "x".into()]).is_err());
         assert_eq!(parse_memory("1mb"), Some(1 << 20));
         assert_eq!(parse_memory("2k"), Some(2000));
+        let mut c = Config::default();
+        assert_eq!(
+            set(&mut c, "timeout", &["-1".into()]),
+            Err("argument must be between 0 and 2147483647 inclusive".into())
+        );
+        assert_eq!(set(&mut c, "maxclients", &["x".into()]), Err("argument couldn't be parsed into an integer".into()));
+        assert_eq!(set(&mut c, "TIMEOUT", &["7".into()]), Ok(()));
+        assert_eq!(c.timeout, 7);
+        assert!(is_mutable("timeout") && !is_mutable("port") && !is_mutable("save") && !is_mutable("nosuch"));
+        assert_eq!(lookup_name("MaxClients"), Some("maxclients"));
+        assert!(Config::from_args(&["--save".into(), "".into(), "--appendonly".into(), "no".into()]).is_ok());
     }
 }

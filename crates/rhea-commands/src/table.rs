@@ -77,6 +77,8 @@ pub struct CommandSpec {
     pub summary: &'static str,
     pub since: &'static str,
     pub complexity: &'static str,
+    /// COMMAND INFO's tips ("nondeterministic_output", ...).
+    pub tips: &'static [&'static str],
     pub handler: Handler,
     pub subcommands: &'static [CommandSpec],
 }
@@ -98,6 +100,7 @@ impl CommandSpec {
             summary: "",
             since: "1.0.0",
             complexity: "",
+            tips: &[],
             handler,
             subcommands: &[],
         }

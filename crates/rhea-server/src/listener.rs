@@ -1,4 +1,5 @@
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -73,6 +74,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         let laddr = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
         let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
         let info = Arc::new(ClientInfo::new(id, fmt_addr(peer), laddr, now_ms()));
+        info.fd.store(stream.as_raw_fd(), Ordering::Relaxed);
         shared.clients.register(info.clone());
         let shared = shared.clone();
         tokio::spawn(async move {
