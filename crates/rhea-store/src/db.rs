@@ -221,6 +221,23 @@ impl Db {
         None
     }
 
+    /// RANDOMKEY on the node that owns expiry: like `random_key(now, true)`
+    /// but, as Redis does, keeps sampling (removing the expired keys it
+    /// meets) until it finds a live key or the database is empty, so a few
+    /// live keys among many expired ones are still found.
+    pub fn random_live_key(&mut self, now: i64) -> Option<Sds> {
+        loop {
+            if let Some(k) = self.random_key(now, true) {
+                return Some(k);
+            }
+            // Each fruitless round removed the expired keys it sampled, so
+            // this terminates.
+            if self.map.is_empty() {
+                return None;
+            }
+        }
+    }
+
     /// Active expiry: examines up to `max_checks` entries, continuing where
     /// the last call stopped, and removes the expired ones. Returns
     /// (checked, expired) so the caller can decide whether to go on.
@@ -280,6 +297,20 @@ mod tests {
         assert_eq!(total, 50);
         assert_eq!(db.len(), 51);
         assert_eq!(db.expired_keys, 51);
+    }
+
+    #[test]
+    fn random_live_key_finds_a_live_key_among_many_expired() {
+        let mut db = Db::default();
+        for i in 0..2000 {
+            db.insert(format!("dead{i}").as_bytes(), s("v"), 10, 0);
+        }
+        db.insert(b"live", s("v"), 0, 0);
+        assert_eq!(db.random_live_key(20).as_deref(), Some(&b"live"[..]));
+        assert!(db.len() < 2001, "expired keys met on the way are removed");
+        db.remove(b"live");
+        assert_eq!(db.random_live_key(20), None);
+        assert!(db.is_empty());
     }
 
     #[test]

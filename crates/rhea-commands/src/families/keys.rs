@@ -473,7 +473,7 @@ fn scan(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 
 fn randomkey(ctx: &mut Ctx, _argv: &[Bytes]) -> CmdResult {
     let now = ctx.now_ms;
-    match ctx.db().random_key(now, true) {
+    match ctx.db().random_live_key(now) {
         Some(k) => ctx.out.bulk(&k),
         None => ctx.out.null(),
     }
