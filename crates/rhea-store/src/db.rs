@@ -15,6 +15,13 @@ pub struct Entry {
     /// Set when a string was modified in place (APPEND, SETRANGE): Redis then
     /// reports its encoding as "raw" whatever its content.
     pub raw: bool,
+    /// Set when a string was stored without Redis's integer-encoding attempt
+    /// (INCRBYFLOAT's result): OBJECT ENCODING then says "embstr" or "raw"
+    /// by length even if the text is an integer.
+    pub no_int_encoding: bool,
+    /// Set on a private copy of a small integer (COPY): Redis shares small
+    /// integer objects, but not copies, so OBJECT REFCOUNT is 1.
+    pub unshared: bool,
 }
 
 impl Entry {
@@ -96,7 +103,7 @@ impl Db {
     /// Stores `value` under `key` with the given absolute expiry (0 = none),
     /// replacing whatever was there.
     pub fn insert(&mut self, key: &[u8], value: Value, expire_at: i64, lru: u32) {
-        let entry = Entry { value, expire_at, lru, raw: false };
+        let entry = Entry { value, expire_at, lru, raw: false, no_int_encoding: false, unshared: false };
         if expire_at != 0 {
             self.volatile += 1;
         }

@@ -374,6 +374,8 @@ fn copy(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     // A copy is a new object: fresh LRU, same value, TTL and encoding.
     let mut entry = entry.clone();
     entry.lru = lru;
+    // Redis's dupStringObject never returns a shared integer.
+    entry.unshared = true;
     let now = ctx.now_ms;
     let db = &mut ctx.store.dbs[o.dst_db];
     if db.get_mut(dst, now).is_some() && !o.replace {
@@ -626,25 +628,29 @@ fn object(_ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Err(CmdError::UnknownSubcommand(sub, "OBJECT".into()))
 }
 
-/// How Redis would encode a string value (`tryObjectEncoding`), and whether
-/// it would be one of the shared integer objects.
-fn str_encoding(s: &[u8], raw: bool) -> (&'static str, bool) {
+/// How Redis would encode a string value (`tryObjectEncoding`), given the
+/// entry's history flags, and whether it would be one of the shared small
+/// integer objects.
+fn str_encoding(s: &[u8], raw: bool, no_int: bool, unshared: bool) -> (&'static str, bool) {
     if raw {
         return ("raw", false);
     }
-    if s.len() <= 20 {
+    if !no_int && s.len() <= 20 {
         if let Some(n) = parse_i64(s) {
-            return ("int", (0..SHARED_INTEGERS).contains(&n));
+            return ("int", !unshared && (0..SHARED_INTEGERS).contains(&n));
         }
     }
     (if s.len() <= EMBSTR_SIZE_LIMIT { "embstr" } else { "raw" }, false)
 }
 
+fn entry_encoding(e: &Entry) -> (&'static str, bool) {
+    match &e.value {
+        Value::Str(s) => str_encoding(s, e.raw, e.no_int_encoding, e.unshared),
+    }
+}
+
 fn object_encoding(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let enc = lookup_read(ctx, &argv[2], false).map(|e| match &e.value {
-        Value::Str(s) => str_encoding(s, e.raw).0,
-    });
-    match enc {
+    match lookup_read(ctx, &argv[2], false).map(|e| entry_encoding(e).0) {
         Some(enc) => ctx.out.bulk_str(enc),
         None => ctx.out.null(),
     }
@@ -652,17 +658,8 @@ fn object_encoding(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 fn object_refcount(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let rc = lookup_read(ctx, &argv[2], false).map(|e| match &e.value {
-        Value::Str(s) => {
-            if str_encoding(s, e.raw).1 {
-                SHARED_REFCOUNT
-            } else {
-                1
-            }
-        }
-    });
-    match rc {
-        Some(rc) => ctx.out.int(rc),
+    match lookup_read(ctx, &argv[2], false).map(|e| entry_encoding(e).1) {
+        Some(shared) => ctx.out.int(if shared { SHARED_REFCOUNT } else { 1 }),
         None => ctx.out.null(),
     }
     Ok(())
@@ -732,15 +729,18 @@ mod tests {
 
     #[test]
     fn string_encodings() {
-        assert_eq!(str_encoding(b"5", false), ("int", true));
-        assert_eq!(str_encoding(b"9999", false), ("int", true));
-        assert_eq!(str_encoding(b"10000", false), ("int", false));
-        assert_eq!(str_encoding(b"-1", false), ("int", false));
-        assert_eq!(str_encoding(b"5", true), ("raw", false));
-        assert_eq!(str_encoding(b"05", false), ("embstr", false));
-        assert_eq!(str_encoding(&[b'a'; 44], false), ("embstr", false));
-        assert_eq!(str_encoding(&[b'a'; 45], false), ("raw", false));
-        assert_eq!(str_encoding(b"", false), ("embstr", false));
+        let e = |s: &[u8], raw| str_encoding(s, raw, false, false);
+        assert_eq!(e(b"5", false), ("int", true));
+        assert_eq!(e(b"9999", false), ("int", true));
+        assert_eq!(e(b"10000", false), ("int", false));
+        assert_eq!(e(b"-1", false), ("int", false));
+        assert_eq!(e(b"5", true), ("raw", false));
+        assert_eq!(e(b"05", false), ("embstr", false));
+        assert_eq!(e(&[b'a'; 44], false), ("embstr", false));
+        assert_eq!(e(&[b'a'; 45], false), ("raw", false));
+        assert_eq!(e(b"", false), ("embstr", false));
+        assert_eq!(str_encoding(b"3", false, true, false), ("embstr", false));
+        assert_eq!(str_encoding(b"3", false, false, true), ("int", false));
     }
 
     fn args(v: &[&str]) -> Vec<Bytes> {

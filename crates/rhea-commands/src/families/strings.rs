@@ -623,6 +623,10 @@ fn incrbyfloat(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     };
     let text = long_double::format_human(v);
     db.insert(key, Value::Str(Sds::new(text.as_bytes())), expire, at.lru);
+    // Redis stores this result without trying the integer encoding.
+    if let Some(e) = db.get_mut(key, at.now) {
+        e.no_int_encoding = true;
+    }
     ctx.out.bulk(text.as_bytes());
     Ok(())
 }
