@@ -202,6 +202,8 @@ pub const PARAMS: &[Param] = &[
     fixed("maxmemory", |_| "0".into()),
     fixed("maxmemory-policy", |_| "noeviction".into()),
     fixed("maxmemory-samples", |_| "5".into()),
+    fixed("maxmemory-clients", |_| "0".into()),
+    fixed("maxmemory-eviction-tenacity", |_| "10".into()),
     fixed("notify-keyspace-events", |_| String::new()),
     fixed("cluster-enabled", |_| "no".into()),
     fixed("replica-read-only", |_| "yes".into()),
@@ -255,6 +257,11 @@ pub fn lookup_name(name: &str) -> Option<&'static str> {
 /// May CONFIG SET change this parameter while the server runs?
 pub fn is_mutable(name: &str) -> bool {
     param(name).is_some_and(|p| p.mutable)
+}
+
+/// A parameter's current value ("" for an unknown name).
+pub fn get(cfg: &Config, name: &str) -> String {
+    param(name).map(|p| (p.get)(cfg)).unwrap_or_default()
 }
 
 /// Sets one parameter by name.

@@ -229,46 +229,32 @@ fn auth(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
-/// HELLO's arguments, parsed before anything changes.
-struct HelloOptions<'a> {
-    proto: Option<u8>,
-    auth: Option<(&'a [u8], &'a [u8])>,
-    name: Option<&'a Bytes>,
-}
-
-fn parse_hello(argv: &[Bytes]) -> Result<HelloOptions<'_>, CmdError> {
-    let mut o = HelloOptions { proto: None, auth: None, name: None };
-    let mut j = 1;
+fn hello(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let mut proto = None;
     if let Some(v) = argv.get(1) {
         let ver = arg_i64(v).map_err(|_| CmdError::err("Protocol version is not an integer or out of range"))?;
         if !(2..=3).contains(&ver) {
             return Err(CmdError::Other("NOPROTO unsupported protocol version".into()));
         }
-        o.proto = Some(ver as u8);
-        j = 2;
+        proto = Some(ver as u8);
     }
+    // Redis 7.0 applies AUTH and SETNAME as it meets them, so an error in a
+    // later option leaves the earlier ones in effect; Rhea does the same.
+    let mut j = 2;
     while j < argv.len() {
         let more = argv.len() - 1 - j;
         if is(&argv[j], "auth") && more >= 2 {
-            o.auth = Some((&argv[j + 1], &argv[j + 2]));
+            if !credentials_ok(ctx, &argv[j + 1], &argv[j + 2]) {
+                return Err(CmdError::Other(WRONGPASS.into()));
+            }
+            ctx.client.authenticated = true;
             j += 3;
         } else if is(&argv[j], "setname") && more >= 1 {
-            o.name = Some(&argv[j + 1]);
+            set_name(ctx, &argv[j + 1])?;
             j += 2;
         } else {
             return Err(CmdError::err(format!("Syntax error in HELLO option '{}'", String::from_utf8_lossy(&argv[j]))));
         }
-    }
-    Ok(o)
-}
-
-fn hello(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let o = parse_hello(argv)?;
-    if let Some((user, pass)) = o.auth {
-        if !credentials_ok(ctx, user, pass) {
-            return Err(CmdError::Other(WRONGPASS.into()));
-        }
-        ctx.client.authenticated = true;
     }
     if !ctx.client.authenticated {
         return Err(CmdError::Other(
@@ -278,10 +264,7 @@ fn hello(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
                 .into(),
         ));
     }
-    if let Some(name) = o.name {
-        set_name(ctx, name)?;
-    }
-    if let Some(p) = o.proto {
+    if let Some(p) = proto {
         set_resp(ctx, p);
     }
     let out = &mut *ctx.out;
@@ -441,13 +424,11 @@ fn client_list(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     } else if argv.len() > 3 && is(&argv[2], "id") {
         let mut ids = Vec::with_capacity(argv.len() - 3);
         for a in &argv[3..] {
-            match arg_i64(a) {
-                Ok(n) if n >= 1 => ids.push(n as u64),
-                _ => return Err(CmdError::err("Invalid client ID")),
-            }
+            // Any integer is accepted; ids below 1 just match no client.
+            ids.push(arg_i64(a).map_err(|_| CmdError::err("Invalid client ID"))?);
         }
         // Redis lists them in the order the ids were given.
-        ids.iter().filter_map(|id| clients.iter().find(|c| c.id == *id).cloned()).collect()
+        ids.iter().filter_map(|&id| clients.iter().find(|c| c.id as i64 == id).cloned()).collect()
     } else if argv.len() != 2 {
         return Err(CmdError::Syntax);
     } else {

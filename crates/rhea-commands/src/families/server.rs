@@ -112,7 +112,6 @@ pub const COMMANDS: &[CommandSpec] = &[
                 summary: "Reset the stats returned by INFO",
                 since: "2.0.0",
                 complexity: "O(1)",
-                tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
                 ..server("resetstat", 2, ADMIN | NOSCRIPT | LOADING | STALE, config_resetstat)
             },
             CommandSpec {
@@ -561,17 +560,33 @@ fn info_section(ctx: &mut Ctx, section: &str, s: &mut String) {
 // -------------------------------------------------------------- CONFIG
 
 fn config_get(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let patterns = &argv[2..];
     let cfg = ctx.shared.config.read().clone();
-    let mut found: Vec<(&str, String)> = Vec::new();
-    for (name, get) in config::all_params() {
-        if patterns.iter().any(|p| glob_match(p, name.as_bytes(), true)) {
-            found.push((name, get(&cfg)));
+    // Each parameter once, under the first spelling that found it: an exact
+    // name is echoed as the client wrote it, a glob match by its own name.
+    let mut seen: Vec<&'static str> = Vec::new();
+    let mut found: Vec<(String, String)> = Vec::new();
+    for pat in &argv[2..] {
+        let is_glob = pat.iter().any(|c| matches!(c, b'*' | b'?' | b'['));
+        if !is_glob {
+            let given = String::from_utf8_lossy(pat);
+            if let Some(name) = config::lookup_name(&given) {
+                if !seen.contains(&name) {
+                    seen.push(name);
+                    found.push((given.into_owned(), config::get(&cfg, name)));
+                }
+            }
+            continue;
+        }
+        for (name, get) in config::all_params() {
+            if !seen.contains(&name) && glob_match(pat, name.as_bytes(), true) {
+                seen.push(name);
+                found.push((name.to_string(), get(&cfg)));
+            }
         }
     }
     ctx.out.map(found.len());
     for (name, value) in found {
-        ctx.out.bulk_str(name);
+        ctx.out.bulk_str(&name);
         ctx.out.bulk_str(&value);
     }
     Ok(())
