@@ -23,6 +23,9 @@
 #   MEM_KEYS=1000000       keys loaded for the memory test (0 skips it)
 #   VALUE_SIZE=16          value size for the memory test
 #   SKIP_BUILD=1           use the existing target/release/rhea-server
+#   RHEA_REF=HEAD          instead build this committed revision (git archive
+#                          into a temp dir, target/bench-ref): benchmarks what
+#                          is committed, whatever others are editing
 #   SKIP_THROUGHPUT=1      only run the memory test
 #   RUN_TIMEOUT=120        seconds before a redis-benchmark run counts as hung
 set -euo pipefail
@@ -105,20 +108,32 @@ start_redis() {
 start_rhea() {
     local name=$1 port=$2 threads=$3 args=()
     [[ $threads == default ]] || args=(--io-threads "$threads")
-    start "$name" "$port" "$ROOT/target/release/rhea-server" --port "$port" --bind 127.0.0.1 --loglevel warning \
+    start "$name" "$port" "$RHEA_BIN" --port "$port" --bind 127.0.0.1 --loglevel warning \
         "${args[@]}"
 }
 
 rhea_name() { [[ $1 == default ]] && echo rhea || echo "rhea-io$1"; }
 
-if [[ ${SKIP_BUILD:-} != 1 ]]; then
-    echo "building rhea (release)..." >&2
-    cargo build --release --bin rhea-server >&2
+RHEA_BIN="$ROOT/target/release/rhea-server"
+if [[ -n ${RHEA_REF:-} ]]; then
+    # Build a committed revision, untouched by uncommitted edits in the
+    # working tree, in its own target dir (kept between runs for speed).
+    COMMIT=$(git rev-parse --short "$RHEA_REF")
+    mkdir -p "$WORK/src"
+    git archive "$COMMIT" | tar -x -C "$WORK/src"
+    echo "building rhea $COMMIT (release, from git archive)..." >&2
+    (cd "$WORK/src" && CARGO_TARGET_DIR="$ROOT/target/bench-ref" cargo build --release --bin rhea-server >&2)
+    RHEA_BIN="$ROOT/target/bench-ref/release/rhea-server"
+else
+    if [[ ${SKIP_BUILD:-} != 1 ]]; then
+        echo "building rhea (release)..." >&2
+        cargo build --release --bin rhea-server >&2
+    fi
+    COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+    git diff --quiet HEAD -- crates src Cargo.toml Cargo.lock 2>/dev/null || COMMIT="$COMMIT (+ uncommitted changes)"
+    [[ ${SKIP_BUILD:-} != 1 ]] || COMMIT="$COMMIT (SKIP_BUILD: binary built $(date -r "$RHEA_BIN" +%H:%M:%S))"
 fi
-[[ -x target/release/rhea-server ]] || { echo "no target/release/rhea-server" >&2; exit 1; }
-
-COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-git diff --quiet HEAD -- crates src Cargo.toml Cargo.lock 2>/dev/null || COMMIT="$COMMIT (+ uncommitted changes)"
+[[ -x $RHEA_BIN ]] || { echo "no $RHEA_BIN" >&2; exit 1; }
 VARIANTS_JSON="{"
 for t in $RHEA_IO_THREADS; do
     [[ $t == default ]] && label="rhea (default io-threads)" || label="rhea --io-threads $t"
@@ -128,7 +143,9 @@ VARIANTS_JSON="${VARIANTS_JSON%, }}"
 CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//' || echo unknown)
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 CMDLINE="REQUESTS=$REQUESTS CLIENTS=$CLIENTS ROUNDS=$ROUNDS PIPELINES=\\\"$PIPELINES\\\" TESTS=$TESTS"
-CMDLINE="$CMDLINE KEYSPACE=$KEYSPACE RHEA_IO_THREADS=\\\"$RHEA_IO_THREADS\\\" MEM_KEYS=$MEM_KEYS bash bench/vs-redis.sh"
+CMDLINE="$CMDLINE KEYSPACE=$KEYSPACE RHEA_IO_THREADS=\\\"$RHEA_IO_THREADS\\\" MEM_KEYS=$MEM_KEYS"
+[[ -z ${RHEA_REF:-} ]] || CMDLINE="$CMDLINE RHEA_REF=$RHEA_REF"
+CMDLINE="$CMDLINE bash bench/vs-redis.sh"
 echo "nproc $(nproc), load average $LOAD_BEFORE, $(redis-server --version | cut -d' ' -f3), rhea $COMMIT" >&2
 
 TP_JSON=-

@@ -154,12 +154,16 @@ def throughput(servers):
         sys.stdout, indent=1)
 
 
-def vm_rss_kb(pid):
+def proc_status_kb(pid, field):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
-    raise RuntimeError("no VmRSS for pid %d" % pid)
+    raise RuntimeError("no %s for pid %d" % (field, pid))
+
+
+def vm_rss_kb(pid):
+    return proc_status_kb(pid, "VmRSS")
 
 
 def used_memory(port):
@@ -214,7 +218,8 @@ def memory(specs):
             time.sleep(1.0)  # let a background cron settle before sampling
             rss1, used1 = vm_rss_kb(pid), used_memory(port)
             n = dbsize(port)
-            res = {"rss_before_kb": rss0, "rss_after_kb": rss1, "dbsize": n, "load_secs": round(secs, 2),
+            res = {"rss_before_kb": rss0, "rss_after_kb": rss1, "rss_peak_kb": proc_status_kb(pid, "VmHWM"),
+                   "vm_size_kb": proc_status_kb(pid, "VmSize"), "dbsize": n, "load_secs": round(secs, 2),
                    "rss_per_key": (rss1 - rss0) * 1024 / nkeys, "pipe": p.stdout.strip().splitlines()[-1:]}
             if used0 is not None and used1 is not None:
                 res["used_memory_per_key"] = (used1 - used0) / nkeys
@@ -289,13 +294,15 @@ def report(tp_path, mem_path, env_path):
         lines.append("")
         lines.append("## Memory per key (%d keys, 16-byte keys, %d-byte values)" % (mem["keys"], mem["value_size"]))
         lines.append("")
-        lines.append("| server | RSS before MB | RSS after MB | RSS bytes/key | used_memory bytes/key | load s |")
-        lines.append("|---|---:|---:|---:|---:|---:|")
+        lines.append("| server | RSS before MB | RSS after MB | peak RSS MB | RSS bytes/key | used_memory bytes/key "
+                     "| load s |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|")
         sv = mem["servers"]
         for name, m in sv.items():
             um = "%.1f" % m["used_memory_per_key"] if "used_memory_per_key" in m else "n/a"
-            lines.append("| %s | %.1f | %.1f | %.1f | %s | %.2f |" % (
-                name, m["rss_before_kb"] / 1024, m["rss_after_kb"] / 1024, m["rss_per_key"], um, m["load_secs"]))
+            lines.append("| %s | %.1f | %.1f | %.1f | %.1f | %s | %.2f |" % (
+                name, m["rss_before_kb"] / 1024, m["rss_after_kb"] / 1024, m["rss_peak_kb"] / 1024, m["rss_per_key"],
+                um, m["load_secs"]))
         if "redis" in sv:
             for name, m in sv.items():
                 if name != "redis":
