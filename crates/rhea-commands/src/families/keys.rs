@@ -602,7 +602,9 @@ fn ttl_generic(ctx: &mut Ctx, argv: &[Bytes], ms: bool, absolute: bool) -> CmdRe
                 if ms {
                     t
                 } else {
-                    t.saturating_add(500) / 1000
+                    // Redis's (ttl+500)/1000 behaves as unsigned arithmetic
+                    // at the top of the range (t is never negative here).
+                    ((u64::try_from(t).unwrap_or(0) + 500) / 1000) as i64
                 }
             }
         },
