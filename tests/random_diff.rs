@@ -6,7 +6,8 @@
 //! - `RHEA_SEED`: base seed (default 1). Sequence `i` uses seed `base + i`.
 //! - `RHEA_RANDOM_OPS`: total number of commands (default 20000).
 //! - `RHEA_RANDOM_SEQ`: commands per sequence (default 200); every sequence
-//!   starts from FLUSHALL on fresh connections, odd ones in RESP3.
+//!   starts from FLUSHALL on fresh connections; odd seeds run in RESP3,
+//!   seeds equal to 2 mod 4 send their commands in pipelined batches.
 //! - `RHEA_RANDOM_SKIP`: extra comma-separated command names to leave out.
 //! - `RHEA_CLIENT_TARGET=redis`: compare redis-server with itself (checks
 //!   the generator).
@@ -321,7 +322,19 @@ impl Gen {
                     (vec![s("EXISTS"), k], Exact)
                 }
             }
-            _ => (vec![s("LCS"), k, self.key()], Exact),
+            _ => {
+                let mut a = vec![s("LCS"), k, self.key()];
+                if self.chance(50) {
+                    a.push(s(self.pick(&["LEN", "IDX", "idx", "WITHMATCHLEN", "BOGUS"])));
+                }
+                if self.chance(30) {
+                    a.push(s(self.pick(&["IDX", "WITHMATCHLEN", "MINMATCHLEN", "LEN"])));
+                    if self.chance(50) {
+                        a.push(s(self.pick(&["0", "1", "2", "-1", "x"])));
+                    }
+                }
+                (a, Exact)
+            }
         }
     }
 }
@@ -385,7 +398,24 @@ fn env_u64(name: &str, default: u64) -> u64 {
 }
 
 /// Runs one sequence; on a mismatch returns the report.
-fn run_sequence(redis: &Server, rhea: &Server, g: &mut Gen, seed: u64, resp3: bool, len: u64) -> Option<String> {
+/// Encodes one command as a RESP multibulk request.
+fn encode(args: &[Vec<u8>], buf: &mut Vec<u8>) {
+    buf.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    for a in args {
+        buf.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        buf.extend_from_slice(a);
+        buf.extend_from_slice(b"\r\n");
+    }
+}
+
+/// Runs one sequence; on a mismatch returns the report. With `pipelined`,
+/// commands go in batches of up to 32 written at once, which exercises the
+/// server's pipelined path (the replies must come back the same, in order).
+fn run_sequence(redis: &Server, rhea: &Server, g: &mut Gen, seed: u64, len: u64) -> Option<String> {
+    // The seed picks the protocol and the pipelining, so a seed replays the
+    // same way whatever base it was reached from.
+    let resp3 = seed % 2 == 1;
+    let pipelined = seed % 4 == 2;
     for s in [redis, rhea] {
         let r = s.conn().cmd(&["FLUSHALL"]).expect("FLUSHALL");
         assert_eq!(r, Reply::Simple("OK".into()), "FLUSHALL on {}", s.name);
@@ -394,44 +424,56 @@ fn run_sequence(redis: &Server, rhea: &Server, g: &mut Gen, seed: u64, resp3: bo
     let mut b: Conn = rhea.conn();
     b.set_timeout(Duration::from_secs(5));
     let mut history: Vec<Op> = Vec::new();
-    for i in 0..=len {
-        let op = if i == 0 {
-            if !resp3 {
-                continue;
-            }
-            // HELLO's reply carries the connection id, so only its type is compared.
-            (vec![b"HELLO".to_vec(), b"3".to_vec()], Cmp::Kind)
-        } else {
-            g.op()
-        };
-        history.push(op.clone());
-        let ra = a.send(&op.0).and_then(|_| a.read_raw());
-        let rb = b.send(&op.0).and_then(|_| b.read_raw());
-        let bad = match (ra, rb) {
-            (Err(e), _) => Some(format!("redis failed: {e}")),
-            (_, Err(e)) => Some(format!("rhea failed: {e}")),
-            (Ok((va, raw_a)), Ok((vb, raw_b))) => {
-                if same(op.1, &va, &raw_a, &vb, &raw_b) {
-                    None
-                } else {
-                    Some(format!("    redis: {}\n    rhea:  {}", show(&raw_a), show(&raw_b)))
-                }
-            }
-        };
-        if let Some(why) = bad {
-            let case: Vec<String> = history.iter().map(line).collect();
-            return Some(format!(
-                "seed {seed} (RESP{}), command {}: `{}`\n{why}\n\
-                 replay: RHEA_SEED={seed} RHEA_RANDOM_OPS={len} RHEA_RANDOM_SEQ={len} \
-                 RHEA_RANDOM_SKIP={} cargo test --test random_diff\n\
-                 ---- history (a case file) ----\n{}\n---- end ----",
-                if resp3 { 3 } else { 2 },
-                history.len(),
-                line(&op),
-                g.skip.join(","),
-                case.join("\n")
-            ));
+    if resp3 {
+        // HELLO's reply carries the connection id, so only its type is compared.
+        history.push((vec![b"HELLO".to_vec(), b"3".to_vec()], Cmp::Kind));
+    }
+    let mut generated = 0;
+    let mut next = 0;
+    while next < history.len() || generated < len {
+        let batch = if pipelined { g.rng.u64(1..=32) } else { 1 };
+        while (history.len() - next) < batch as usize && generated < len {
+            history.push(g.op());
+            generated += 1;
         }
+        let ops = &history[next..];
+        let mut buf = Vec::new();
+        for op in ops {
+            encode(&op.0, &mut buf);
+        }
+        let sent_a = a.send_raw(&buf);
+        let sent_b = b.send_raw(&buf);
+        for (j, op) in ops.iter().enumerate() {
+            let ra = sent_a.as_ref().map_err(|e| e.to_string()).and_then(|_| a.read_raw().map_err(|e| e.to_string()));
+            let rb = sent_b.as_ref().map_err(|e| e.to_string()).and_then(|_| b.read_raw().map_err(|e| e.to_string()));
+            let bad = match (ra, rb) {
+                (Err(e), _) => Some(format!("redis failed: {e}")),
+                (_, Err(e)) => Some(format!("rhea failed: {e}")),
+                (Ok((va, raw_a)), Ok((vb, raw_b))) => {
+                    if same(op.1, &va, &raw_a, &vb, &raw_b) {
+                        None
+                    } else {
+                        Some(format!("    redis: {}\n    rhea:  {}", show(&raw_a), show(&raw_b)))
+                    }
+                }
+            };
+            if let Some(why) = bad {
+                let upto = next + j + 1;
+                let case: Vec<String> = history[..upto].iter().map(line).collect();
+                return Some(format!(
+                    "seed {seed} (RESP{}{}), command {upto}: `{}`\n{why}\n\
+                     replay: RHEA_SEED={seed} RHEA_RANDOM_OPS={len} RHEA_RANDOM_SEQ={len} \
+                     RHEA_RANDOM_SKIP={} cargo test --test random_diff\n\
+                     ---- history (a case file) ----\n{}\n---- end ----",
+                    if resp3 { 3 } else { 2 },
+                    if pipelined { ", pipelined" } else { "" },
+                    line(op),
+                    g.skip.join(","),
+                    case.join("\n")
+                ));
+            }
+        }
+        next = history.len();
     }
     None
 }
@@ -459,9 +501,7 @@ fn random_sequences_match_redis() {
         let seed = base.wrapping_add(i);
         let mut g = Gen { rng: fastrand::Rng::with_seed(seed), now_s, skip: skip.clone() };
         let len = per.min(total - i * per);
-        // The sequence's parity picks the protocol, so a seed replays the
-        // same way whatever the base it was reached from.
-        if let Some(f) = run_sequence(&redis, &rhea, &mut g, seed, seed % 2 == 1, len) {
+        if let Some(f) = run_sequence(&redis, &rhea, &mut g, seed, len) {
             failures.push(f);
             if failures.len() >= 3 {
                 break;
