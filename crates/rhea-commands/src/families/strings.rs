@@ -449,7 +449,7 @@ fn mget(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 fn mset_generic(ctx: &mut Ctx, argv: &[Bytes], nx: bool) -> CmdResult {
-    if argv.len() % 2 == 0 {
+    if argv.len() & 1 == 0 {
         return Err(CmdError::Arity(if nx { "msetnx" } else { "mset" }.into()));
     }
     let at = at(ctx);
