@@ -15,11 +15,12 @@ fn dbsize(c: &mut Conn) -> i64 {
 fn untouched_volatile_keys_are_reclaimed() {
     let rhea = Server::rhea(&[]);
     let mut c = rhea.conn();
+    // The TTL leaves ample time to load and count the keys on a busy machine.
     // 3000 short-lived keys in db 0 and 500 in db 3, plus 100 persistent
     // and 100 long-lived ones that must survive.
     let mut cmds: Vec<Vec<String>> = Vec::new();
     for i in 0..3000 {
-        cmds.push(vec!["SET".into(), format!("short:{i}"), "v".into(), "PX".into(), "300".into()]);
+        cmds.push(vec!["SET".into(), format!("short:{i}"), "v".into(), "PX".into(), "3000".into()]);
     }
     for i in 0..100 {
         cmds.push(vec!["SET".into(), format!("keep:{i}"), "v".into()]);
@@ -33,7 +34,7 @@ fn untouched_volatile_keys_are_reclaimed() {
     }
     c.ok(&["SELECT", "3"]);
     for i in 0..500 {
-        c.send(&["SET", &format!("other:{i}"), "v", "PX", "300"]).expect("send");
+        c.send(&["SET", &format!("other:{i}"), "v", "PX", "3000"]).expect("send");
     }
     for _ in 0..500 {
         assert!(!c.read().expect("read").is_error());
