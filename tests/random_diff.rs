@@ -164,7 +164,7 @@ impl Gen {
         loop {
             let op = self.any_op();
             let name = String::from_utf8_lossy(&op.0[0]).to_lowercase();
-            if !self.skip.iter().any(|s| *s == name) {
+            if !self.skip.contains(&name) {
                 return op;
             }
         }
