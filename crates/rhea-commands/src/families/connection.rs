@@ -416,8 +416,16 @@ pub fn client_line(c: &ClientInfo, now_ms: i64, s: &mut String) {
     );
 }
 
+/// The connected clients, without those already killed whose connection
+/// has not finished closing: Redis frees a killed client at once.
+fn live_clients(ctx: &Ctx) -> Vec<std::sync::Arc<ClientInfo>> {
+    let mut v = ctx.shared.clients.snapshot();
+    v.retain(|c| !c.killed.load(Ordering::Acquire));
+    v
+}
+
 fn client_list(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let clients = ctx.shared.clients.snapshot();
+    let clients = live_clients(ctx);
     let selected: Vec<_> = if argv.len() == 4 && is(&argv[2], "type") {
         let t = client_type(&argv[3])?;
         clients.into_iter().filter(|c| type_of(c) == t).collect()
@@ -504,7 +512,7 @@ fn client_kill(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let me = ctx.client.id;
     if argv.len() == 3 {
         // The old form: `CLIENT KILL ip:port`, which may kill the caller.
-        let target = ctx.shared.clients.snapshot().into_iter().find(|c| c.addr.as_bytes() == &argv[2][..]);
+        let target = live_clients(ctx).into_iter().find(|c| c.addr.as_bytes() == &argv[2][..]);
         let Some(c) = target else {
             return Err(CmdError::err("No such client"));
         };
@@ -514,11 +522,11 @@ fn client_kill(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     }
     let f = parse_kill(argv)?;
     let mut killed = 0;
-    for c in ctx.shared.clients.snapshot() {
-        let matches = f.id.map_or(true, |id| c.id == id)
-            && f.ctype.map_or(true, |t| type_of(&c) == t)
-            && f.addr.map_or(true, |a| c.addr.as_bytes() == a)
-            && f.laddr.map_or(true, |a| c.laddr.as_bytes() == a)
+    for c in live_clients(ctx) {
+        let matches = f.id.is_none_or(|id| c.id == id)
+            && f.ctype.is_none_or(|t| type_of(&c) == t)
+            && f.addr.is_none_or(|a| c.addr.as_bytes() == a)
+            && f.laddr.is_none_or(|a| c.laddr.as_bytes() == a)
             && !(f.skipme && c.id == me);
         if matches {
             kill(ctx, &c, me);

@@ -460,8 +460,8 @@ fn info_section(ctx: &mut Ctx, section: &str, s: &mut String) {
                  used_memory_lua_human:0B\r\nused_memory_scripts_eval:0\r\nnumber_of_cached_scripts:0\r\n\
                  number_of_functions:0\r\nnumber_of_libraries:0\r\nused_memory_vm_functions:0\r\n\
                  used_memory_vm_total:0\r\nused_memory_vm_total_human:0B\r\nused_memory_functions:0\r\n\
-                 used_memory_scripts:0\r\nused_memory_scripts_human:0B\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\n\
-                 maxmemory_policy:{}\r\nmem_fragmentation_ratio:1.00\r\nmem_fragmentation_bytes:0\r\n\
+                 used_memory_scripts:0\r\nused_memory_scripts_human:0B\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\n\
+                 maxmemory_policy:noeviction\r\nmem_fragmentation_ratio:1.00\r\nmem_fragmentation_bytes:0\r\n\
                  mem_not_counted_for_evict:0\r\nmem_replication_backlog:0\r\nmem_total_replication_buffers:0\r\n\
                  mem_clients_slaves:0\r\nmem_clients_normal:0\r\nmem_cluster_links:0\r\nmem_aof_buffer:0\r\n\
                  mem_allocator:libc\r\nactive_defrag_running:0\r\nlazyfree_pending_objects:0\r\n\
@@ -470,9 +470,6 @@ fn info_section(ctx: &mut Ctx, section: &str, s: &mut String) {
                 bytes_to_human(rss),
                 bytes_to_human(used),
                 bytes_to_human(sysmem),
-                0,
-                bytes_to_human(0),
-                "noeviction",
             );
         }
         "persistence" => {
@@ -593,7 +590,7 @@ fn config_get(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    if argv.len() % 2 != 0 {
+    if !argv.len().is_multiple_of(2) {
         return Err(CmdError::Syntax);
     }
     let pairs: Vec<(String, String)> = argv[2..]
