@@ -480,3 +480,33 @@ def test_pool_with_threads(port):
     assert c.get("shared") == b"1600"
     assert c.dbsize() == 1 + 8 * 200
     pool.disconnect()
+
+
+def test_resp3_pipeline(r3):
+    with r3.pipeline(transaction=False) as p:
+        for i in range(300):
+            p.set(f"k{i}", i)
+            p.get(f"k{i}")
+            p.get("missing")
+        out = p.execute()
+    assert out[0::3] == [True] * 300
+    assert out[1::3] == [str(i) for i in range(300)]
+    assert out[2::3] == [None] * 300
+
+
+def test_server_commands(rs):
+    assert rs.config_get("maxmemory") == {"maxmemory": "0"}
+    assert rs.config_get("timeout") == {"timeout": "0"}
+    assert rs.config_set("timeout", 300) is True
+    assert rs.config_get("timeout") == {"timeout": "300"}
+    assert rs.config_set("timeout", 0) is True
+    assert rs.config_get("proto-max-bulk-len") == {"proto-max-bulk-len": "536870912"}
+    assert rs.config_set("proto-max-bulk-len", "1mb") is True
+    assert rs.config_get("proto-max-bulk-len") == {"proto-max-bulk-len": "1048576"}
+    assert rs.config_set("proto-max-bulk-len", "512mb") is True
+    with pytest.raises(redis.ResponseError, match="^Unknown option or number of arguments for CONFIG SET - 'nosuch'$"):
+        rs.config_set("nosuch", "1")
+    secs, micros = rs.time()
+    assert abs(secs - time.time()) < 5 and 0 <= micros < 1_000_000
+    assert rs.command_count() > 10
+    assert rs.lastsave() is not None
