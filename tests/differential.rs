@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{split_line, Conn, Reply, Server};
+use common::{split_line, Reply, Server};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Mode {
