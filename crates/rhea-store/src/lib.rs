@@ -4,13 +4,21 @@
 
 mod db;
 mod glob;
+pub mod hash;
+pub mod list;
 mod sds;
+pub mod set;
 mod value;
+pub mod zset;
 
 pub use db::{Db, Entry, ScanFilter};
 pub use glob::glob_match;
+pub use hash::Hash;
+pub use list::List;
 pub use sds::Sds;
+pub use set::Set;
 pub use value::Value;
+pub use zset::ZSet;
 
 /// Counters the INFO command reports; they live beside the data they count.
 #[derive(Debug, Default, Clone)]
