@@ -1,3 +1,5 @@
+use std::collections::HashMap;
+
 use ahash::RandomState;
 use indexmap::IndexMap;
 
@@ -55,6 +57,10 @@ pub struct Db {
     expire_cursor: usize,
     /// Keys removed because their TTL passed (INFO `expired_keys`).
     pub expired_keys: u64,
+    /// Keys some client WATCHes: (version, number of watchers). Every change
+    /// to such a key gets a new version, so EXEC can tell it was modified.
+    watched: HashMap<Sds, (u64, u32), RandomState>,
+    last_version: u64,
 }
 
 impl Db {
@@ -115,10 +121,12 @@ impl Db {
         } else {
             self.map.insert(Sds::new(key), entry);
         }
+        self.touch(key);
     }
 
     /// Re-inserts an entry taken from elsewhere (RENAME, MOVE, COPY, SWAPDB).
     pub fn insert_entry(&mut self, key: Sds, entry: Entry) {
+        self.touch(&key);
         if entry.expire_at != 0 {
             self.volatile += 1;
         }
@@ -134,6 +142,7 @@ impl Db {
         if e.expire_at != 0 {
             self.volatile -= 1;
         }
+        self.touch(key);
         Some(e)
     }
 
@@ -143,6 +152,7 @@ impl Db {
         if e.expire_at != 0 {
             self.volatile -= 1;
         }
+        self.touch(key);
         Some((k, e))
     }
 
@@ -158,11 +168,13 @@ impl Db {
             _ => {}
         }
         e.expire_at = at;
+        self.touch(key);
         true
     }
 
     /// Removes every key; returns how many there were.
     pub fn clear(&mut self) -> usize {
+        self.touch_watched_present(None);
         let n = self.map.len();
         self.map = IndexMap::default();
         self.volatile = 0;
@@ -228,6 +240,66 @@ impl Db {
         None
     }
 
+    /// Marks `key` modified for WATCH. Structural changes (insert, remove,
+    /// expiry) do this themselves; commands that modify a value in place
+    /// through `get_mut` (APPEND, INCR, LPUSH...) must call it.
+    pub fn touch(&mut self, key: &[u8]) {
+        if self.watched.is_empty() {
+            return;
+        }
+        if let Some(w) = self.watched.get_mut(key) {
+            self.last_version += 1;
+            w.0 = self.last_version;
+        }
+    }
+
+    /// Registers one more watcher of `key`; returns its current version.
+    pub fn watch(&mut self, key: &[u8]) -> u64 {
+        let w = self.watched.entry(Sds::new(key)).or_insert((0, 0));
+        w.1 += 1;
+        w.0
+    }
+
+    /// Drops one watcher of `key`.
+    pub fn unwatch(&mut self, key: &[u8]) {
+        if let Some(w) = self.watched.get_mut(key) {
+            w.1 = w.1.saturating_sub(1);
+            if w.1 == 0 {
+                self.watched.remove(key);
+            }
+        }
+    }
+
+    /// The version of a watched key (0 if it was never modified while
+    /// watched, or is not watched).
+    pub fn watched_version(&self, key: &[u8]) -> u64 {
+        self.watched.get(key).map_or(0, |w| w.0)
+    }
+
+    /// Touches every watched key present here or in `other` (FLUSHDB,
+    /// SWAPDB: Redis invalidates only watched keys that existed).
+    fn touch_watched_present(&mut self, other: Option<&Db>) {
+        let present: Vec<Sds> = self
+            .watched
+            .keys()
+            .filter(|k| self.map.contains_key(k.as_bytes()) || other.is_some_and(|o| o.map.contains_key(k.as_bytes())))
+            .cloned()
+            .collect();
+        for k in present {
+            self.touch(&k);
+        }
+    }
+
+    /// SWAPDB: exchanges the data of two databases. Watchers stay with the
+    /// database number they watched, and see the swap as a modification.
+    pub fn swap_data(&mut self, other: &mut Db) {
+        self.touch_watched_present(Some(other));
+        other.touch_watched_present(Some(self));
+        std::mem::swap(&mut self.map, &mut other.map);
+        std::mem::swap(&mut self.volatile, &mut other.volatile);
+        std::mem::swap(&mut self.expire_cursor, &mut other.expire_cursor);
+    }
+
     /// RANDOMKEY on the node that owns expiry: like `random_key(now, true)`
     /// but, as Redis does, keeps sampling (removing the expired keys it
     /// meets) until it finds a live key or the database is empty, so a few
@@ -261,10 +333,11 @@ impl Db {
             checked += 1;
             let i = self.expire_cursor;
             if self.map.get_index(i).is_some_and(|(_, e)| e.is_expired(now)) {
-                if let Some((_, e)) = self.map.swap_remove_index(i) {
+                if let Some((k, e)) = self.map.swap_remove_index(i) {
                     if e.expire_at != 0 {
                         self.volatile -= 1;
                     }
+                    self.touch(&k);
                 }
                 expired += 1;
                 self.expired_keys += 1;
@@ -318,6 +391,29 @@ mod tests {
         db.remove(b"live");
         assert_eq!(db.random_live_key(20), None);
         assert!(db.is_empty());
+    }
+
+    #[test]
+    fn watched_keys_see_every_kind_of_change() {
+        let mut db = Db::default();
+        db.insert(b"a", s("1"), 0, 0);
+        let v0 = db.watch(b"a");
+        let m0 = db.watch(b"missing");
+        assert_eq!(db.watched_version(b"a"), v0);
+        db.insert(b"other", s("x"), 0, 0);
+        assert_eq!(db.watched_version(b"a"), v0, "other keys do not touch a");
+        db.set_expire(b"a", 10);
+        let v1 = db.watched_version(b"a");
+        assert_ne!(v1, v0);
+        db.get_mut(b"a", 10);
+        assert_ne!(db.watched_version(b"a"), v1, "lazy expiry is a change");
+        let mut other = Db::default();
+        other.insert(b"missing", s("2"), 0, 0);
+        db.swap_data(&mut other);
+        assert_ne!(db.watched_version(b"missing"), m0, "swapdb brought the key in");
+        db.unwatch(b"a");
+        db.unwatch(b"missing");
+        assert!(db.watched.is_empty());
     }
 
     #[test]

@@ -4,13 +4,21 @@
 
 mod db;
 mod glob;
+pub mod hash;
+pub mod list;
 mod sds;
+pub mod set;
 mod value;
+pub mod zset;
 
 pub use db::{Db, Entry, ScanFilter};
 pub use glob::glob_match;
+pub use hash::Hash;
+pub use list::List;
 pub use sds::Sds;
+pub use set::Set;
 pub use value::Value;
+pub use zset::ZSet;
 
 /// Counters the INFO command reports; they live beside the data they count.
 #[derive(Debug, Default, Clone)]
@@ -35,6 +43,17 @@ impl Store {
     /// Removes every key of every database; returns how many there were.
     pub fn flush_all(&mut self) -> usize {
         self.dbs.iter_mut().map(|db| db.clear()).sum()
+    }
+
+    /// SWAPDB: exchanges the contents of two databases (watchers stay with
+    /// their database number). Indexes must be in range.
+    pub fn swap_dbs(&mut self, a: usize, b: usize) {
+        if a == b {
+            return;
+        }
+        let (lo, hi) = (a.min(b), a.max(b));
+        let (left, right) = self.dbs.split_at_mut(hi);
+        left[lo].swap_data(&mut right[0]);
     }
 
     pub fn total_keys(&self) -> usize {

@@ -1,11 +1,14 @@
-use crate::sds::Sds;
+use crate::{hash::Hash, list::List, sds::Sds, set::Set, zset::ZSet};
 
-/// A value in the keyspace. The string type is the only one so far; the
-/// other Redis types are added as variants with boxed payloads so the common
-/// case (a small string) stays inline.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A value in the keyspace. Aggregates are boxed so the common case, a
+/// small string, stays inline in the entry.
+#[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Str(Sds),
+    List(Box<List>),
+    Hash(Box<Hash>),
+    Set(Box<Set>),
+    ZSet(Box<ZSet>),
 }
 
 impl Value {
@@ -13,13 +16,21 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 
-    /// Approximate bytes held, for memory accounting.
+    /// Approximate bytes held outside the entry, for memory accounting.
     pub fn heap_size(&self) -> usize {
         match self {
             Value::Str(s) => s.heap_size(),
+            Value::List(l) => l.heap_size(),
+            Value::Hash(h) => h.heap_size(),
+            Value::Set(s) => s.heap_size(),
+            Value::ZSet(z) => z.heap_size(),
         }
     }
 }

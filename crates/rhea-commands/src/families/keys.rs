@@ -648,6 +648,10 @@ fn str_encoding(s: &[u8], raw: bool, no_int: bool, unshared: bool) -> (&'static 
 fn entry_encoding(e: &Entry) -> (&'static str, bool) {
     match &e.value {
         Value::Str(s) => str_encoding(s, e.raw, e.no_int_encoding, e.unshared),
+        Value::List(l) => (l.encoding(), false),
+        Value::Hash(h) => (h.encoding(), false),
+        Value::Set(s) => (s.encoding(), false),
+        Value::ZSet(z) => (z.encoding(), false),
     }
 }
 

@@ -234,7 +234,7 @@ fn swapdb(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if a < 0 || b < 0 || a as usize >= n || b as usize >= n {
         return Err(CmdError::DbIndexOutOfRange);
     }
-    ctx.store.dbs.swap(a as usize, b as usize);
+    ctx.store.swap_dbs(a as usize, b as usize);
     ctx.out.ok();
     Ok(())
 }

@@ -180,8 +180,10 @@ pub const COMMANDS: &[CommandSpec] = &[
 /// command of the family goes through here, so new value types need only
 /// this one function changed.
 fn as_str(v: &Value) -> Result<&Sds, CmdError> {
-    let Value::Str(s) = v;
-    Ok(s)
+    match v {
+        Value::Str(s) => Ok(s),
+        _ => Err(CmdError::WrongType),
+    }
 }
 
 /// Where and when a command runs, copied out of the `Ctx` so that the store
@@ -222,11 +224,11 @@ fn lookup_write<'a>(db: &'a mut Db, at: At, key: &[u8]) -> Option<&'a mut Entry>
 
 /// Takes the bytes out of a string value without copying a heap buffer
 /// (APPEND and SETRANGE then grow it, which `realloc` can often do in place).
-fn take_bytes(v: &mut Value) -> Vec<u8> {
-    let Value::Str(s) = std::mem::replace(v, Value::Str(Sds::new(b"")));
-    match s {
-        Sds::Heap(b) => b.into_vec(),
-        s => s.to_vec(),
+fn take_bytes(v: &mut Value) -> Result<Vec<u8>, CmdError> {
+    match v {
+        Value::Str(Sds::Heap(b)) => Ok(std::mem::take(b).into_vec()),
+        Value::Str(s) => Ok(s.to_vec()),
+        _ => Err(CmdError::WrongType),
     }
 }
 
@@ -533,7 +535,7 @@ fn append(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             if !fits(ctx.shared, cur, tail.len()) {
                 return Err(too_big());
             }
-            let mut v = take_bytes(&mut e.value);
+            let mut v = take_bytes(&mut e.value)?;
             v.extend_from_slice(tail);
             let len = v.len();
             e.value = Value::Str(Sds::from_vec(v));
@@ -699,7 +701,7 @@ fn setrange(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
                     return Err(too_big());
                 }
                 let off = offset as usize;
-                let mut v = take_bytes(&mut e.value);
+                let mut v = take_bytes(&mut e.value)?;
                 if v.len() < off + value.len() {
                     v.resize(off + value.len(), 0);
                 }
