@@ -16,6 +16,12 @@ pub struct Ctx<'a> {
     /// The time stamped on this request, unix milliseconds. Handlers use it
     /// instead of reading the clock so that replaying a request is exact.
     pub now_ms: i64,
+    /// The only source of randomness a handler may use (SPOP, RANDOMKEY,
+    /// SRANDMEMBER...). It is seeded once per request by the node that
+    /// stamps the request, so replaying the request with the same seed on a
+    /// replica makes the same choices: aggregates iterate in operation order
+    /// (IndexMap/IndexSet), never in hash order.
+    pub rng: fastrand::Rng,
 }
 
 impl Ctx<'_> {

@@ -37,7 +37,8 @@ pub fn dispatch(shared: &Shared, client: &mut Client, argv: &[Bytes], out: &mut 
     client.info.last_interaction_ms.store(now, Ordering::Relaxed);
     client.info.last_cmd.store(command_code(cmd, sub), Ordering::Relaxed);
     let mut store = shared.store.lock();
-    let mut ctx = Ctx { store: &mut store, out, client, shared, now_ms: now };
+    let rng = fastrand::Rng::with_seed(fastrand::u64(..));
+    let mut ctx = Ctx { store: &mut store, out, client, shared, now_ms: now, rng };
     if let Err(e) = (spec.handler)(&mut ctx, argv) {
         ctx.out.error(&e.to_string());
     }

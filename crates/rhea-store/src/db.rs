@@ -220,12 +220,12 @@ impl Db {
 
     /// A uniformly random live key. Expired keys met on the way are removed
     /// when `delete_expired` (the node that owns expiry) is set.
-    pub fn random_key(&mut self, now: i64, delete_expired: bool) -> Option<Sds> {
+    pub fn random_key(&mut self, now: i64, delete_expired: bool, rng: &mut fastrand::Rng) -> Option<Sds> {
         for _ in 0..100 {
             if self.map.is_empty() {
                 return None;
             }
-            let i = fastrand::usize(..self.map.len());
+            let i = rng.usize(..self.map.len());
             let (k, e) = self.map.get_index(i)?;
             if !e.is_expired(now) {
                 return Some(k.clone());
@@ -304,9 +304,9 @@ impl Db {
     /// but, as Redis does, keeps sampling (removing the expired keys it
     /// meets) until it finds a live key or the database is empty, so a few
     /// live keys among many expired ones are still found.
-    pub fn random_live_key(&mut self, now: i64) -> Option<Sds> {
+    pub fn random_live_key(&mut self, now: i64, rng: &mut fastrand::Rng) -> Option<Sds> {
         loop {
-            if let Some(k) = self.random_key(now, true) {
+            if let Some(k) = self.random_key(now, true, rng) {
                 return Some(k);
             }
             // Each fruitless round removed the expired keys it sampled, so
@@ -386,10 +386,10 @@ mod tests {
             db.insert(format!("dead{i}").as_bytes(), s("v"), 10, 0);
         }
         db.insert(b"live", s("v"), 0, 0);
-        assert_eq!(db.random_live_key(20).as_deref(), Some(&b"live"[..]));
+        assert_eq!(db.random_live_key(20, &mut fastrand::Rng::with_seed(7)).as_deref(), Some(&b"live"[..]));
         assert!(db.len() < 2001, "expired keys met on the way are removed");
         db.remove(b"live");
-        assert_eq!(db.random_live_key(20), None);
+        assert_eq!(db.random_live_key(20, &mut fastrand::Rng::with_seed(7)), None);
         assert!(db.is_empty());
     }
 

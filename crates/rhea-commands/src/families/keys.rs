@@ -4,7 +4,7 @@ use bytes::Bytes;
 use rhea_resp::parse_i64;
 use rhea_store::{glob_match, Entry, ScanFilter, Sds, Value};
 
-use super::{arg_i64, is};
+use super::{arg_i64, is, At};
 use crate::error::{CmdError, CmdResult};
 use crate::table::{flags::*, CommandSpec};
 use crate::Ctx;
@@ -213,32 +213,16 @@ const SHARED_INTEGERS: i64 = 10_000;
 /// Strings up to this length are "embstr" (`OBJ_ENCODING_EMBSTR_SIZE_LIMIT`).
 const EMBSTR_SIZE_LIMIT: usize = 44;
 
-/// Redis's `lookupKeyRead`: lazy expiry, keyspace hit/miss counting, and an
-/// LRU update unless `touch` is false (`LOOKUP_NOTOUCH`: TYPE, TTL, OBJECT...).
+/// Redis's `lookupKeyRead` for the calling client's database.
 fn lookup_read<'a>(ctx: &'a mut Ctx<'_>, key: &[u8], touch: bool) -> Option<&'a mut Entry> {
-    let (now, lru, i) = (ctx.now_ms, ctx.lru_clock(), ctx.client.db);
-    let store = &mut *ctx.store;
-    match store.dbs[i].get_mut(key, now) {
-        Some(e) => {
-            store.stats.keyspace_hits += 1;
-            if touch {
-                e.lru = lru;
-            }
-            Some(e)
-        }
-        None => {
-            store.stats.keyspace_misses += 1;
-            None
-        }
-    }
+    let at = At::of(ctx);
+    super::lookup_read(ctx.store, at, key, touch)
 }
 
-/// Redis's `lookupKeyWrite`: lazy expiry and an LRU update, no stats.
+/// Redis's `lookupKeyWrite` for the calling client's database.
 fn lookup_write<'a>(ctx: &'a mut Ctx<'_>, key: &[u8]) -> Option<&'a mut Entry> {
-    let (now, lru) = (ctx.now_ms, ctx.lru_clock());
-    let e = ctx.db().get_mut(key, now)?;
-    e.lru = lru;
-    Some(e)
+    let at = At::of(ctx);
+    super::lookup_write(ctx.db(), at, key)
 }
 
 fn del(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
@@ -475,7 +459,8 @@ fn scan(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 
 fn randomkey(ctx: &mut Ctx, _argv: &[Bytes]) -> CmdResult {
     let now = ctx.now_ms;
-    match ctx.db().random_live_key(now) {
+    let i = ctx.client.db;
+    match ctx.store.dbs[i].random_live_key(now, &mut ctx.rng) {
         Some(k) => ctx.out.bulk(&k),
         None => ctx.out.null(),
     }

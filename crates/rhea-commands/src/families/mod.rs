@@ -9,7 +9,9 @@ pub mod strings;
 use bytes::Bytes;
 use rhea_resp::parse_i64;
 
-use crate::{error::CmdError, table::CommandSpec};
+use rhea_store::{Db, Entry, Store};
+
+use crate::{error::CmdError, table::CommandSpec, Ctx};
 
 /// Every family's declarations; the command table is built from these.
 pub const ALL: &[&[CommandSpec]] = &[strings::COMMANDS, keys::COMMANDS, connection::COMMANDS, server::COMMANDS];
@@ -22,4 +24,45 @@ pub fn arg_i64(arg: &[u8]) -> Result<i64, CmdError> {
 /// Case-insensitive comparison of an argument with an option name.
 pub fn is(arg: &Bytes, name: &str) -> bool {
     arg.eq_ignore_ascii_case(name.as_bytes())
+}
+
+/// Where and when a command runs, copied out of the `Ctx` so the store and
+/// the reply writer can be borrowed separately.
+#[derive(Clone, Copy)]
+pub(crate) struct At {
+    pub db: usize,
+    pub now: i64,
+    pub lru: u32,
+}
+
+impl At {
+    pub fn of(ctx: &Ctx) -> At {
+        At { db: ctx.client.db, now: ctx.now_ms, lru: ctx.lru_clock() }
+    }
+}
+
+/// Redis's `lookupKeyRead`: lazy expiry, a keyspace hit or miss counted,
+/// and the LRU clock refreshed unless `touch` is false (LOOKUP_NOTOUCH:
+/// OBJECT, TYPE, TTL...).
+pub(crate) fn lookup_read<'a>(store: &'a mut Store, at: At, key: &[u8], touch: bool) -> Option<&'a mut Entry> {
+    match store.dbs[at.db].get_mut(key, at.now) {
+        Some(e) => {
+            store.stats.keyspace_hits += 1;
+            if touch {
+                e.lru = at.lru;
+            }
+            Some(e)
+        }
+        None => {
+            store.stats.keyspace_misses += 1;
+            None
+        }
+    }
+}
+
+/// Redis's `lookupKeyWrite`: lazy expiry and an LRU refresh, no statistics.
+pub(crate) fn lookup_write<'a>(db: &'a mut Db, at: At, key: &[u8]) -> Option<&'a mut Entry> {
+    let e = db.get_mut(key, at.now)?;
+    e.lru = at.lru;
+    Some(e)
 }

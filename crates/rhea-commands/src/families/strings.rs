@@ -2,9 +2,9 @@
 
 use bytes::Bytes;
 use rhea_resp::parse_i64;
-use rhea_store::{Db, Entry, Sds, Store, Value};
+use rhea_store::{Sds, Value};
 
-use super::{arg_i64, is};
+use super::{arg_i64, is, lookup_read, lookup_write, At};
 use crate::error::{CmdError, CmdResult};
 use crate::table::{flags::*, CommandSpec};
 use crate::Ctx;
@@ -186,42 +186,6 @@ fn as_str(v: &Value) -> Result<&Sds, CmdError> {
     }
 }
 
-/// Where and when a command runs, copied out of the `Ctx` so that the store
-/// and the reply writer can be borrowed separately.
-#[derive(Clone, Copy)]
-struct At {
-    db: usize,
-    now: i64,
-    lru: u32,
-}
-
-fn at(ctx: &Ctx) -> At {
-    At { db: ctx.client.db, now: ctx.now_ms, lru: ctx.lru_clock() }
-}
-
-/// Redis's `lookupKeyRead`: lazy expiry, LRU touch, and a keyspace hit or
-/// miss counted.
-fn lookup_read<'a>(store: &'a mut Store, at: At, key: &[u8]) -> Option<&'a mut Entry> {
-    match store.dbs[at.db].get_mut(key, at.now) {
-        Some(e) => {
-            e.lru = at.lru;
-            store.stats.keyspace_hits += 1;
-            Some(e)
-        }
-        None => {
-            store.stats.keyspace_misses += 1;
-            None
-        }
-    }
-}
-
-/// Redis's `lookupKeyWrite`: lazy expiry and LRU touch, no statistics.
-fn lookup_write<'a>(db: &'a mut Db, at: At, key: &[u8]) -> Option<&'a mut Entry> {
-    let e = db.get_mut(key, at.now)?;
-    e.lru = at.lru;
-    Some(e)
-}
-
 /// Takes the bytes out of a string value without copying a heap buffer
 /// (APPEND and SETRANGE then grow it, which `realloc` can often do in place).
 fn take_bytes(v: &mut Value) -> Result<Vec<u8>, CmdError> {
@@ -233,8 +197,8 @@ fn take_bytes(v: &mut Value) -> Result<Vec<u8>, CmdError> {
 }
 
 fn get(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let at = at(ctx);
-    match lookup_read(ctx.store, at, &argv[1]) {
+    let at = At::of(ctx);
+    match lookup_read(ctx.store, at, &argv[1], true) {
         Some(e) => ctx.out.bulk(as_str(&e.value)?),
         None => ctx.out.null(),
     }
@@ -364,9 +328,9 @@ fn set_generic(
     on_set: fn(&mut Ctx),
     on_abort: fn(&mut Ctx),
 ) -> CmdResult {
-    let at = at(ctx);
+    let at = At::of(ctx);
     if o.get {
-        match lookup_read(ctx.store, at, key) {
+        match lookup_read(ctx.store, at, key, true) {
             Some(e) => ctx.out.bulk(as_str(&e.value)?),
             None => ctx.out.null(),
         }
@@ -438,10 +402,10 @@ fn getset(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 fn mget(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let at = at(ctx);
+    let at = At::of(ctx);
     ctx.out.array(argv.len() - 1);
     for key in &argv[1..] {
-        match lookup_read(ctx.store, at, key).map(|e| as_str(&e.value)) {
+        match lookup_read(ctx.store, at, key, true).map(|e| as_str(&e.value)) {
             Some(Ok(s)) => ctx.out.bulk(s),
             // MGET answers null for a key of another type, not WRONGTYPE.
             Some(Err(_)) | None => ctx.out.null(),
@@ -454,7 +418,7 @@ fn mset_generic(ctx: &mut Ctx, argv: &[Bytes], nx: bool) -> CmdResult {
     if argv.len() & 1 == 0 {
         return Err(CmdError::Arity(if nx { "msetnx" } else { "mset" }.into()));
     }
-    let at = at(ctx);
+    let at = At::of(ctx);
     let db = &mut ctx.store.dbs[at.db];
     if nx && argv[1..].chunks(2).any(|kv| lookup_write(db, at, &kv[0]).is_some()) {
         ctx.out.int(0);
@@ -480,8 +444,8 @@ fn msetnx(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 fn getdel(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let at = at(ctx);
-    match lookup_read(ctx.store, at, &argv[1]) {
+    let at = At::of(ctx);
+    match lookup_read(ctx.store, at, &argv[1], true) {
         Some(e) => ctx.out.bulk(as_str(&e.value)?),
         None => {
             ctx.out.null();
@@ -494,9 +458,9 @@ fn getdel(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 
 fn getex(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let raw = parse_raw_options(argv, 2, false)?;
-    let at = at(ctx);
+    let at = At::of(ctx);
     let key = &argv[1];
-    let Some(e) = lookup_read(ctx.store, at, key) else {
+    let Some(e) = lookup_read(ctx.store, at, key, true) else {
         ctx.out.null();
         return Ok(());
     };
@@ -522,7 +486,7 @@ fn getex(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 fn append(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let at = at(ctx);
+    let at = At::of(ctx);
     let (key, tail) = (&argv[1], &argv[2]);
     let db = &mut ctx.store.dbs[at.db];
     let len = match lookup_write(db, at, key) {
@@ -559,8 +523,8 @@ fn too_big() -> CmdError {
 }
 
 fn strlen(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let at = at(ctx);
-    let len = match lookup_read(ctx.store, at, &argv[1]) {
+    let at = At::of(ctx);
+    let len = match lookup_read(ctx.store, at, &argv[1], true) {
         Some(e) => as_str(&e.value)?.len(),
         None => 0,
     };
@@ -570,7 +534,7 @@ fn strlen(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 
 /// Redis's `incrDecrCommand`: the key keeps its TTL.
 fn incr_by(ctx: &mut Ctx, key: &[u8], incr: i64) -> CmdResult {
-    let at = at(ctx);
+    let at = At::of(ctx);
     let db = &mut ctx.store.dbs[at.db];
     let (old, expire) = match lookup_write(db, at, key) {
         None => (0, 0),
@@ -605,7 +569,7 @@ fn decrby(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 fn incrbyfloat(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let at = at(ctx);
+    let at = At::of(ctx);
     let key = &argv[1];
     let db = &mut ctx.store.dbs[at.db];
     let (old, expire) = match lookup_write(db, at, key) {
@@ -654,8 +618,8 @@ fn range(len: usize, start: i64, end: i64) -> Option<(usize, usize)> {
 fn getrange(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let start = arg_i64(&argv[2])?;
     let end = arg_i64(&argv[3])?;
-    let at = at(ctx);
-    let Some(e) = lookup_read(ctx.store, at, &argv[1]) else {
+    let at = At::of(ctx);
+    let Some(e) = lookup_read(ctx.store, at, &argv[1], true) else {
         ctx.out.bulk(b"");
         return Ok(());
     };
@@ -673,7 +637,7 @@ fn setrange(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         return Err(CmdError::err("offset is out of range"));
     }
     let (key, value) = (&argv[1], &argv[3]);
-    let at = at(ctx);
+    let at = At::of(ctx);
     let fits = fits(ctx.shared, offset as u64, value.len());
     let db = &mut ctx.store.dbs[at.db];
     let len = match lookup_write(db, at, key) {
@@ -726,9 +690,9 @@ struct LcsOptions {
 }
 
 fn lcs(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let at = at(ctx);
-    let a = lookup_read(ctx.store, at, &argv[1]).map(|e| as_str(&e.value).cloned());
-    let b = lookup_read(ctx.store, at, &argv[2]).map(|e| as_str(&e.value).cloned());
+    let at = At::of(ctx);
+    let a = lookup_read(ctx.store, at, &argv[1], true).map(|e| as_str(&e.value).cloned());
+    let b = lookup_read(ctx.store, at, &argv[2], true).map(|e| as_str(&e.value).cloned());
     let (a, b) = match (a.transpose(), b.transpose()) {
         (Ok(a), Ok(b)) => (a.unwrap_or_else(|| Sds::new(b"")), b.unwrap_or_else(|| Sds::new(b""))),
         _ => return Err(CmdError::err("The specified keys must contain string values")),
