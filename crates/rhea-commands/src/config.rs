@@ -23,6 +23,15 @@ pub struct Config {
     pub io_threads: usize,
     /// Absolute path of the config file given at startup ("" = none).
     pub config_file: String,
+    /// Size limits of the compact encodings (OBJECT ENCODING reports which
+    /// one a value has; clients and tests see the switch).
+    pub hash_max_listpack_entries: usize,
+    pub hash_max_listpack_value: usize,
+    pub set_max_intset_entries: usize,
+    pub zset_max_listpack_entries: usize,
+    pub zset_max_listpack_value: usize,
+    pub list_max_listpack_size: i64,
+    pub list_compress_depth: usize,
 }
 
 impl Default for Config {
@@ -40,6 +49,13 @@ impl Default for Config {
             loglevel: "notice".into(),
             io_threads: 0,
             config_file: String::new(),
+            hash_max_listpack_entries: 128,
+            hash_max_listpack_value: 64,
+            set_max_intset_entries: 512,
+            zset_max_listpack_entries: 128,
+            zset_max_listpack_value: 64,
+            list_max_listpack_size: -2,
+            list_compress_depth: 0,
         }
     }
 }
@@ -190,6 +206,48 @@ pub const PARAMS: &[Param] = &[
         set: |c, v| int_in(v, 0, 128).map(|n| c.io_threads = n),
         mutable: false,
     },
+    Param {
+        name: "hash-max-listpack-entries",
+        get: |c| c.hash_max_listpack_entries.to_string(),
+        set: |c, v| int_in(v, 0, i64::MAX).map(|n| c.hash_max_listpack_entries = n),
+        mutable: true,
+    },
+    Param {
+        name: "hash-max-listpack-value",
+        get: |c| c.hash_max_listpack_value.to_string(),
+        set: |c, v| int_in(v, 0, i64::MAX).map(|n| c.hash_max_listpack_value = n),
+        mutable: true,
+    },
+    Param {
+        name: "set-max-intset-entries",
+        get: |c| c.set_max_intset_entries.to_string(),
+        set: |c, v| int_in(v, 0, i64::MAX).map(|n| c.set_max_intset_entries = n),
+        mutable: true,
+    },
+    Param {
+        name: "zset-max-listpack-entries",
+        get: |c| c.zset_max_listpack_entries.to_string(),
+        set: |c, v| int_in(v, 0, i64::MAX).map(|n| c.zset_max_listpack_entries = n),
+        mutable: true,
+    },
+    Param {
+        name: "zset-max-listpack-value",
+        get: |c| c.zset_max_listpack_value.to_string(),
+        set: |c, v| int_in(v, 0, i64::MAX).map(|n| c.zset_max_listpack_value = n),
+        mutable: true,
+    },
+    Param {
+        name: "list-max-listpack-size",
+        get: |c| c.list_max_listpack_size.to_string(),
+        set: |c, v| int_in(v, i64::MIN, i64::MAX).map(|n| c.list_max_listpack_size = n),
+        mutable: true,
+    },
+    Param {
+        name: "list-compress-depth",
+        get: |c| c.list_compress_depth.to_string(),
+        set: |c, v| int_in(v, 0, i64::MAX).map(|n| c.list_compress_depth = n),
+        mutable: true,
+    },
     // Features Rhea does not have yet, at Redis's defaults.
     fixed("save", |_| String::new()),
     fixed("appendonly", |_| "no".into()),
@@ -224,13 +282,6 @@ pub const PARAMS: &[Param] = &[
     fixed("lazyfree-lazy-user-flush", |_| "no".into()),
     fixed("activerehashing", |_| "yes".into()),
     fixed("active-expire-effort", |_| "1".into()),
-    fixed("hash-max-listpack-entries", |_| "128".into()),
-    fixed("hash-max-listpack-value", |_| "64".into()),
-    fixed("list-max-listpack-size", |_| "-2".into()),
-    fixed("list-compress-depth", |_| "0".into()),
-    fixed("set-max-intset-entries", |_| "512".into()),
-    fixed("zset-max-listpack-entries", |_| "128".into()),
-    fixed("zset-max-listpack-value", |_| "64".into()),
     fixed("client-output-buffer-limit", |_| {
         "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60".into()
     }),

@@ -1,10 +1,19 @@
 //! One module per Redis command family, each declaring its commands in a
 //! `COMMANDS` slice that the table collects.
 
+pub mod bitmaps;
 pub mod connection;
+pub mod hashes;
+pub mod hyperloglog;
 pub mod keys;
+pub mod lists;
+pub mod pubsub;
+pub mod scripting;
 pub mod server;
+pub mod sets;
 pub mod strings;
+pub mod transactions;
+pub mod zsets;
 
 use bytes::Bytes;
 use rhea_resp::parse_i64;
@@ -14,7 +23,21 @@ use rhea_store::{Db, Entry, Store};
 use crate::{error::CmdError, table::CommandSpec, Ctx};
 
 /// Every family's declarations; the command table is built from these.
-pub const ALL: &[&[CommandSpec]] = &[strings::COMMANDS, keys::COMMANDS, connection::COMMANDS, server::COMMANDS];
+pub const ALL: &[&[CommandSpec]] = &[
+    strings::COMMANDS,
+    keys::COMMANDS,
+    connection::COMMANDS,
+    server::COMMANDS,
+    hashes::COMMANDS,
+    lists::COMMANDS,
+    sets::COMMANDS,
+    zsets::COMMANDS,
+    bitmaps::COMMANDS,
+    hyperloglog::COMMANDS,
+    transactions::COMMANDS,
+    scripting::COMMANDS,
+    pubsub::COMMANDS,
+];
 
 /// An integer argument, with Redis's error when it is not one.
 pub fn arg_i64(arg: &[u8]) -> Result<i64, CmdError> {

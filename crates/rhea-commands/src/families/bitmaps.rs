@@ -1,0 +1,5 @@
+//! The bitmap family.
+
+use crate::table::CommandSpec;
+
+pub const COMMANDS: &[CommandSpec] = &[];

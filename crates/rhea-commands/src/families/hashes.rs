@@ -1,0 +1,5 @@
+//! The hash family.
+
+use crate::table::CommandSpec;
+
+pub const COMMANDS: &[CommandSpec] = &[];

@@ -1,0 +1,5 @@
+//! The hyperloglog family.
+
+use crate::table::CommandSpec;
+
+pub const COMMANDS: &[CommandSpec] = &[];

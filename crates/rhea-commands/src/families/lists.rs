@@ -1,0 +1,5 @@
+//! The list family.
+
+use crate::table::CommandSpec;
+
+pub const COMMANDS: &[CommandSpec] = &[];

@@ -1,0 +1,5 @@
+//! The pubsub family.
+
+use crate::table::CommandSpec;
+
+pub const COMMANDS: &[CommandSpec] = &[];

@@ -1,0 +1,5 @@
+//! The scripting family.
+
+use crate::table::CommandSpec;
+
+pub const COMMANDS: &[CommandSpec] = &[];

@@ -1,0 +1,5 @@
+//! The set family.
+
+use crate::table::CommandSpec;
+
+pub const COMMANDS: &[CommandSpec] = &[];

@@ -1,0 +1,5 @@
+//! The transactions family.
+
+use crate::table::CommandSpec;
+
+pub const COMMANDS: &[CommandSpec] = &[];
