@@ -167,15 +167,20 @@ def vm_rss_kb(pid):
 
 
 def used_memory(port):
-    """INFO memory's used_memory, or None if the server doesn't report it."""
+    """INFO memory's used_memory, or None if the server doesn't report it or
+    only reports its RSS there (no allocator accounting)."""
     try:
         info = bulk_text(command(port, "INFO", "memory"))
     except OSError:
         return None
-    for line in info.splitlines():
-        if line.startswith("used_memory:"):
-            return int(line.split(":")[1])
-    return None
+    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+    try:
+        used = int(fields["used_memory"])
+        if used == int(fields.get("used_memory_rss", -1)):
+            return None
+        return used
+    except (KeyError, ValueError):
+        return None
 
 
 def dbsize(port):
@@ -271,7 +276,7 @@ def report(tp_path, mem_path, env_path):
             lines.append("")
             lines.append("## Rhea worker threads (io-threads)")
             lines.append("")
-            lines.append("| test | pipeline | redis rps | " + " | ".join("%s rps (/redis)" % env["variants"].get(s, s)
+            lines.append("| test | pipeline | redis rps | " + " | ".join("%s rps (/redis), p99 ms" % env["variants"].get(s, s)
                                                                    for s in rhea) + " |")
             lines.append("|---|---:|---:|" + "---:|" * len(rhea))
             for t in tp["tests"]:
@@ -280,7 +285,8 @@ def report(tp_path, mem_path, env_path):
                     cells = []
                     for s in rhea:
                         h = res.get("%s|%d|%s" % (t, p, s), {"error": "missing"})
-                        cells.append("%s (%s)" % (cell_rps(h), ratio(h, r)) if "rps" in h else cell_rps(h))
+                        cells.append("%s (%s), p99 %.3f" % (cell_rps(h), ratio(h, r), h["p99"])
+                                     if "rps" in h else cell_rps(h))
                     lines.append("| %s | %d | %s | %s |" % (TEST_NAMES[t], p, cell_rps(r), " | ".join(cells)))
             lines.append("")
             lines.append("Geometric mean of rhea/redis over the tests that ran on every server: " + ", ".join(
@@ -299,7 +305,7 @@ def report(tp_path, mem_path, env_path):
         lines.append("|---|---:|---:|---:|---:|---:|---:|")
         sv = mem["servers"]
         for name, m in sv.items():
-            um = "%.1f" % m["used_memory_per_key"] if "used_memory_per_key" in m else "n/a"
+            um = "%.1f" % m["used_memory_per_key"] if "used_memory_per_key" in m else "n/a (reports RSS)"
             lines.append("| %s | %.1f | %.1f | %.1f | %.1f | %s | %.2f |" % (
                 name, m["rss_before_kb"] / 1024, m["rss_after_kb"] / 1024, m["rss_peak_kb"] / 1024, m["rss_per_key"],
                 um, m["load_secs"]))
