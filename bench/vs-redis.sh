@@ -154,13 +154,13 @@ if [[ ${SKIP_THROUGHPUT:-} != 1 ]]; then
     port=$(new_port)
     start_redis redis "$port"
     TP_PIDS=("$STARTED_PID")
-    SERVERS+=("redis:$port")
+    SERVERS+=("redis:$port:$STARTED_PID")
     for t in $RHEA_IO_THREADS; do
         name=$(rhea_name "$t")
         port=$(new_port)
         start_rhea "$name" "$port" "$t"
         TP_PIDS+=("$STARTED_PID")
-        SERVERS+=("$name:$port")
+        SERVERS+=("$name:$port:$STARTED_PID")
     done
     TP_JSON="$WORK/throughput.json"
     "${HELPER[@]}" throughput "${SERVERS[@]}" >"$TP_JSON"

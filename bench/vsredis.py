@@ -118,6 +118,7 @@ def throughput(servers):
     timeout = env_int("RUN_TIMEOUT", 120)
     names = [s.split(":")[0] for s in servers]
     ports = {s.split(":")[0]: int(s.split(":")[1]) for s in servers}
+    pids = {s.split(":")[0]: int(s.split(":")[2]) for s in servers if s.count(":") >= 2}
     for t in tests:
         if t not in TEST_NAMES:
             sys.exit("unknown test %r (known: %s)" % (t, ", ".join(TEST_NAMES)))
@@ -129,7 +130,13 @@ def throughput(servers):
                 # benefits from a warmer cache or a quieter moment.
                 order = names if (r % 2 == 0) else list(reversed(names))
                 for n in order:
+                    cpu0 = cpu_ns(pids.get(n))
                     res = run_benchmark(ports[n], t, p, requests, clients, keyspace, timeout)
+                    cpu1 = cpu_ns(pids.get(n))
+                    if "rps" in res and cpu0 is not None and cpu1 is not None:
+                        # Server CPU time (user + system) per request: less
+                        # sensitive to other load on the machine than rps.
+                        res["cpu_us"] = (cpu1 - cpu0) / 1e3 / requests
                     runs.setdefault("%s|%d|%s" % (t, p, n), []).append(res)
                     shown = "%.0f rps" % res["rps"] if "rps" in res else "ERROR " + res["error"]
                     print("round %d/%d %-5s P=%-2d %-10s %s" % (r + 1, rounds, t, p, n, shown), file=sys.stderr)
@@ -145,6 +152,7 @@ def throughput(servers):
                 "rounds": len(ok),
                 "rps_min": min(x["rps"] for x in ok),
                 "rps_max": max(x["rps"] for x in ok),
+                "cpu_us": statistics.median(x["cpu_us"] for x in ok) if all("cpu_us" in x for x in ok) else None,
             }
         else:
             summary[key] = {"error": errors[0] if errors else "no result", "failed_rounds": len(errors)}
@@ -160,6 +168,26 @@ def proc_status_kb(pid, field):
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     raise RuntimeError("no %s for pid %d" % (field, pid))
+
+
+def cpu_ns(pid):
+    """CPU time used so far by all threads of a process, in ns: the sum of
+    the per-thread schedstat run times (ns precision, where /proc/PID/stat
+    only has 10 ms ticks)."""
+    if pid is None:
+        return None
+    total = 0
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return None
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                total += int(f.read().split()[0])
+        except (OSError, IndexError, ValueError):
+            pass  # thread exited meanwhile
+    return total
 
 
 def vm_rss_kb(pid):
@@ -260,15 +288,17 @@ def report(tp_path, mem_path, env_path):
         lines.append("")
         lines.append("## Throughput and latency (%s)" % env["variants"].get(main, main))
         lines.append("")
-        lines.append("| test | pipeline | redis rps | rhea rps | rhea/redis | redis p50/p99 ms | rhea p50/p99 ms |")
-        lines.append("|---|---:|---:|---:|---:|---:|---:|")
+        lines.append("| test | pipeline | redis rps | rhea rps | rhea/redis | redis p50/p99 ms | rhea p50/p99 ms "
+                     "| redis CPU µs/req | rhea CPU µs/req |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         res = tp["results"]
         for t in tp["tests"]:
             for p in tp["pipelines"]:
                 r = res.get("%s|%d|redis" % (t, p), {"error": "missing"})
                 h = res.get("%s|%d|%s" % (t, p, main), {"error": "missing"})
-                lines.append("| %s | %d | %s | %s | %s | %s | %s |" % (
-                    TEST_NAMES[t], p, cell_rps(r), cell_rps(h), ratio(h, r), cell_lat(r), cell_lat(h)))
+                lines.append("| %s | %d | %s | %s | %s | %s | %s | %s | %s |" % (
+                    TEST_NAMES[t], p, cell_rps(r), cell_rps(h), ratio(h, r), cell_lat(r), cell_lat(h), cell_cpu(r),
+                    cell_cpu(h)))
         # One line per server and error text (arguments stripped: they are random keys).
         errors = sorted({(k.split("|")[2], re.sub(r", with args beginning with:.*", "", v["error"]))
                          for k, v in res.items() if "error" in v})
@@ -276,7 +306,8 @@ def report(tp_path, mem_path, env_path):
             lines.append("")
             lines.append("## Rhea worker threads (io-threads)")
             lines.append("")
-            lines.append("| test | pipeline | redis rps | " + " | ".join("%s rps (/redis), p99 ms" % env["variants"].get(s, s)
+            lines.append("| test | pipeline | redis rps | " + " | ".join("%s: rps (/redis), p99 ms, CPU/req"
+                                                                   % env["variants"].get(s, s)
                                                                    for s in rhea) + " |")
             lines.append("|---|---:|---:|" + "---:|" * len(rhea))
             for t in tp["tests"]:
@@ -285,7 +316,7 @@ def report(tp_path, mem_path, env_path):
                     cells = []
                     for s in rhea:
                         h = res.get("%s|%d|%s" % (t, p, s), {"error": "missing"})
-                        cells.append("%s (%s), p99 %.3f" % (cell_rps(h), ratio(h, r), h["p99"])
+                        cells.append("%s (%s), p99 %.3f, CPU %s µs" % (cell_rps(h), ratio(h, r), h["p99"], cell_cpu(h))
                                      if "rps" in h else cell_rps(h))
                     lines.append("| %s | %d | %s | %s |" % (TEST_NAMES[t], p, cell_rps(r), " | ".join(cells)))
             lines.append("")
@@ -323,6 +354,10 @@ def report(tp_path, mem_path, env_path):
 
 def cell_rps(x):
     return fmt_rps(x["rps"]) if "rps" in x else "ERROR"
+
+
+def cell_cpu(x):
+    return "%.2f" % x["cpu_us"] if x.get("cpu_us") is not None else "-"
 
 
 def cell_lat(x):
