@@ -112,6 +112,20 @@ start_rhea() {
         "${args[@]}"
 }
 
+# Runs a long step in the background and waits for it, so that a signal
+# interrupts the wait and the cleanup trap runs at once (bash defers traps
+# until a foreground command ends).
+run_step() {
+    local out=$1 pid rc=0
+    shift
+    "$@" >"$out" &
+    pid=$!
+    PIDS+=("$pid")
+    wait "$pid" || rc=$?
+    stop "$pid"
+    return "$rc"
+}
+
 rhea_name() { [[ $1 == default ]] && echo rhea || echo "rhea-io$1"; }
 
 RHEA_BIN="$ROOT/target/release/rhea-server"
@@ -163,7 +177,7 @@ if [[ ${SKIP_THROUGHPUT:-} != 1 ]]; then
         SERVERS+=("$name:$port:$STARTED_PID")
     done
     TP_JSON="$WORK/throughput.json"
-    "${HELPER[@]}" throughput "${SERVERS[@]}" >"$TP_JSON"
+    run_step "$TP_JSON" "${HELPER[@]}" throughput "${SERVERS[@]}"
     for pid in "${TP_PIDS[@]}"; do stop "$pid"; done
 fi
 
@@ -178,7 +192,7 @@ if [[ $MEM_KEYS != 0 ]]; then
     start_rhea rhea-mem "$hport" "$main_threads"
     hpid=$STARTED_PID
     MEM_JSON="$WORK/memory.json"
-    "${HELPER[@]}" memory "redis:$rpid:$rport" "$(rhea_name "$main_threads"):$hpid:$hport" >"$MEM_JSON"
+    run_step "$MEM_JSON" "${HELPER[@]}" memory "redis:$rpid:$rport" "$(rhea_name "$main_threads"):$hpid:$hport"
     stop "$rpid"
     stop "$hpid"
 fi
