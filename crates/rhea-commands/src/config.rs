@@ -32,6 +32,9 @@ pub struct Config {
     pub zset_max_listpack_value: usize,
     pub list_max_listpack_size: i64,
     pub list_compress_depth: usize,
+    /// A HyperLogLog's sparse representation grows up to this many bytes
+    /// (header included) before it is converted to the dense one.
+    pub hll_sparse_max_bytes: usize,
 }
 
 impl Default for Config {
@@ -56,6 +59,7 @@ impl Default for Config {
             zset_max_listpack_value: 64,
             list_max_listpack_size: -2,
             list_compress_depth: 0,
+            hll_sparse_max_bytes: 3000,
         }
     }
 }
@@ -246,6 +250,12 @@ pub const PARAMS: &[Param] = &[
         name: "list-compress-depth",
         get: |c| c.list_compress_depth.to_string(),
         set: |c, v| int_in(v, 0, i64::MAX).map(|n| c.list_compress_depth = n),
+        mutable: true,
+    },
+    Param {
+        name: "hll-sparse-max-bytes",
+        get: |c| c.hll_sparse_max_bytes.to_string(),
+        set: |c, v| memory_at_least(v, 0).map(|n| c.hll_sparse_max_bytes = n),
         mutable: true,
     },
     // Features Rhea does not have yet, at Redis's defaults.
