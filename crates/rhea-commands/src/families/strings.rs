@@ -825,7 +825,7 @@ fn lcs_reply(ctx: &mut Ctx, a: &[u8], b: &[u8], o: &LcsOptions) {
 /// Where it can still differ from Redis: Redis builds for platforms whose
 /// `long double` is not the x87 format (aarch64: IEEE quad; some: plain
 /// double) print other digits; that is a difference between Redis builds too.
-mod long_double {
+pub(crate) mod long_double {
     use std::cmp::Ordering;
 
     /// value = m * 2^e; the smallest subnormal is 2^EMIN.
