@@ -9,6 +9,10 @@ use std::time::Instant;
 use bytes::Bytes;
 use dashmap::DashMap;
 use parking_lot::Mutex;
+use rhea_store::Sds;
+
+use crate::blocking::BlockRequest;
+use tokio::sync::mpsc;
 
 /// What every other connection may read about a client.
 #[derive(Debug)]
@@ -34,11 +38,21 @@ pub struct ClientInfo {
     pub fd: AtomicI32,
     /// CLIENT NO-EVICT ON (shown as flag `e`).
     pub no_evict: AtomicBool,
+    /// Out-of-band messages for this client (pub/sub messages, RESP3
+    /// pushes), already encoded for its protocol; the connection writes them
+    /// as they come.
+    push: mpsc::UnboundedSender<Bytes>,
+    /// Bytes sent through `push` and not yet written to the socket: the
+    /// client's share of output buffer memory that the server holds.
+    pub push_pending: AtomicUsize,
 }
 
 impl ClientInfo {
-    pub fn new(id: u64, addr: String, laddr: String, now_ms: i64) -> Self {
-        ClientInfo {
+    /// A new client's shared state, and the receiving end of its push
+    /// channel for the connection to drain.
+    pub fn new(id: u64, addr: String, laddr: String, now_ms: i64) -> (Self, mpsc::UnboundedReceiver<Bytes>) {
+        let (push, rx) = mpsc::unbounded_channel();
+        let info = ClientInfo {
             id,
             addr,
             laddr,
@@ -54,13 +68,34 @@ impl ClientInfo {
             kill_notify: tokio::sync::Notify::new(),
             fd: AtomicI32::new(-1),
             no_evict: AtomicBool::new(false),
-        }
+            push,
+            push_pending: AtomicUsize::new(0),
+        };
+        (info, rx)
+    }
+
+    /// Queues an out-of-band message; false if the connection is gone.
+    pub fn push(&self, msg: Bytes) -> bool {
+        self.push_pending.fetch_add(msg.len(), Ordering::Relaxed);
+        self.push.send(msg).is_ok()
     }
 
     pub fn kill(&self) {
         self.killed.store(true, Ordering::Release);
         self.kill_notify.notify_one();
     }
+}
+
+/// A key the client WATCHes.
+#[derive(Debug, Clone)]
+pub struct WatchedKey {
+    pub db: usize,
+    pub key: Sds,
+    /// `Db::watched_version` when WATCH ran.
+    pub version: u64,
+    /// The key existed (unexpired) at WATCH time: if it is logically
+    /// expired at EXEC, the transaction aborts, as in Redis 7.
+    pub live: bool,
 }
 
 /// The connection's own state.
@@ -72,11 +107,39 @@ pub struct Client {
     /// Reply, then close (QUIT, protocol errors, CLIENT KILL of oneself).
     pub close_after_reply: bool,
     pub info: Arc<ClientInfo>,
+    /// Commands queued since MULTI (None outside a transaction).
+    pub multi: Option<Vec<Vec<Bytes>>>,
+    /// A command was rejected while queuing: EXEC will answer EXECABORT.
+    pub multi_dirty: bool,
+    /// Running EXEC's queue (or a script): blocking commands must not block.
+    pub in_exec: bool,
+    pub watched: Vec<WatchedKey>,
+    /// Set by a blocking command that found nothing; the dispatcher turns it
+    /// into a registration and the connection waits.
+    pub block: Option<BlockRequest>,
+    /// Being re-run on behalf of a blocked client: must not block again.
+    pub serving_blocked: bool,
+    /// Channels plus patterns subscribed to; in RESP2, a subscribed client
+    /// may only run (P)SUBSCRIBE, (P)UNSUBSCRIBE, PING, QUIT and RESET.
+    pub subscriptions: usize,
 }
 
 impl Client {
     pub fn new(info: Arc<ClientInfo>, authenticated: bool) -> Self {
-        Client { id: info.id, db: 0, authenticated, close_after_reply: false, info }
+        Client {
+            id: info.id,
+            db: 0,
+            authenticated,
+            close_after_reply: false,
+            info,
+            multi: None,
+            multi_dirty: false,
+            in_exec: false,
+            watched: Vec::new(),
+            block: None,
+            serving_blocked: false,
+            subscriptions: 0,
+        }
     }
 
     pub fn select(&mut self, db: usize) {

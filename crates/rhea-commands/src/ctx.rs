@@ -1,5 +1,7 @@
 use rhea_resp::Out;
-use rhea_store::{Db, Store};
+use rhea_store::{Db, Sds, Store};
+
+use crate::blocking::{BlockRequest, TimeoutReply};
 
 use crate::{client::Client, shared::Shared};
 
@@ -29,6 +31,25 @@ impl Ctx<'_> {
     pub fn db(&mut self) -> &mut Db {
         let i = self.client.db;
         &mut self.store.dbs[i]
+    }
+
+    /// May a blocking command block now? Not inside MULTI/EXEC or a script,
+    /// nor while being re-run for a client that was already blocked: there
+    /// it behaves as if its timeout had passed, as in Redis.
+    pub fn can_block(&self) -> bool {
+        !self.client.in_exec && !self.client.serving_blocked
+    }
+
+    /// Asks to block the client on `keys` until data arrives or the absolute
+    /// `deadline_ms` (None = forever). The handler writes no reply.
+    pub fn block(&mut self, keys: Vec<Sds>, deadline_ms: Option<i64>, timeout_reply: TimeoutReply) {
+        self.client.block = Some(BlockRequest { keys, deadline_ms, timeout_reply });
+    }
+
+    /// Tells blocked clients that `key` (in the client's db) got data.
+    pub fn signal_ready(&mut self, key: &[u8]) {
+        let db = self.client.db;
+        self.store.signal_ready(db, key);
     }
 
     /// The LRU clock: seconds, wrapping, as stored in entries.

@@ -6,44 +6,144 @@ use ahash::HashMap;
 use bytes::Bytes;
 use rhea_resp::Out;
 
-use crate::table::CommandSpec;
+use rhea_store::Store;
+
+use crate::blocking::{self, BlockWait};
+use crate::table::{flags, CommandSpec};
 use crate::{client::Client, ctx::Ctx, error::CmdError, shared::now_ms, table::CommandTable, Shared};
 
+/// What became of a request.
+pub enum Outcome {
+    /// Its reply (if it has one) is in the output buffer.
+    Done,
+    /// The client is blocked (BLPOP...): the connection must not run its
+    /// next request before this resolves.
+    Blocked(BlockWait),
+}
+
 /// Runs one request and writes its reply to `out`: looks the command up,
-/// checks arity and authentication as Redis does (in that order), then calls
-/// the handler with the store locked.
-pub fn dispatch(shared: &Shared, client: &mut Client, argv: &[Bytes], out: &mut Out) {
+/// checks arity, authentication and subscribed mode as Redis does (in that
+/// order), queues it if a transaction is open, else calls the handler with
+/// the store locked and then serves clients blocked on keys it fed.
+pub fn dispatch(shared: &Shared, client: &mut Client, argv: &[Bytes], out: &mut Out) -> Outcome {
     let table = CommandTable::get();
     let (cmd, sub) = match table.resolve(argv) {
         Ok(found) => found,
-        Err(false) => return out.error(&unknown_command(argv)),
+        Err(false) => return reject(client, out, &unknown_command(argv)),
         Err(true) => {
             let e = CmdError::UnknownSubcommand(lossy(&argv[1], 128), lossy(&argv[0], 128).to_uppercase());
-            return out.error(&e.to_string());
+            return reject(client, out, &e.to_string());
         }
     };
     let spec = sub.unwrap_or(cmd);
+    let fullname = || match sub {
+        Some(s) => format!("{}|{}", cmd.name, s.name),
+        None => cmd.name.to_string(),
+    };
     if !spec.arity_ok(argv.len()) {
-        let name = match sub {
-            Some(s) => format!("{}|{}", cmd.name, s.name),
-            None => cmd.name.to_string(),
-        };
-        return out.error(&CmdError::Arity(name).to_string());
+        return reject(client, out, &CmdError::Arity(fullname()).to_string());
     }
-    if !client.authenticated && !spec.has(crate::table::flags::NO_AUTH) {
-        return out.error("NOAUTH Authentication required.");
+    if !client.authenticated && !spec.has(flags::NO_AUTH) {
+        return reject(client, out, "NOAUTH Authentication required.");
+    }
+    if client.subscriptions > 0 && !out.resp3 && !ALLOWED_WHEN_SUBSCRIBED.contains(&cmd.name) {
+        let msg = format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            fullname()
+        );
+        return reject(client, out, &msg);
     }
     let now = now_ms();
     client.info.last_interaction_ms.store(now, Ordering::Relaxed);
     client.info.last_cmd.store(command_code(cmd, sub), Ordering::Relaxed);
+    if let Some(queue) = client.multi.as_mut() {
+        if !RUN_INSIDE_MULTI.contains(&cmd.name) {
+            if spec.has(flags::NO_MULTI) {
+                return reject(client, out, "ERR Command not allowed inside a transaction");
+            }
+            queue.push(argv.to_vec());
+            out.simple("QUEUED");
+            return Outcome::Done;
+        }
+    }
     let mut store = shared.store.lock();
     let rng = fastrand::Rng::with_seed(fastrand::u64(..));
     let mut ctx = Ctx { store: &mut store, out, client, shared, now_ms: now, rng };
-    if let Err(e) = (spec.handler)(&mut ctx, argv) {
-        ctx.out.error(&e.to_string());
-    }
+    run(&mut ctx, spec, argv);
+    let resp3 = ctx.out.resp3;
+    let outcome = match client.block.take() {
+        Some(req) => Outcome::Blocked(shared.blocking.lock().register(&mut store, client, resp3, argv, req)),
+        None => Outcome::Done,
+    };
+    blocking::serve_ready(shared, &mut store, now);
     drop(store);
     shared.stats.total_commands_processed.fetch_add(1, Ordering::Relaxed);
+    outcome
+}
+
+/// Commands a RESP2 client in subscribed mode may still run.
+const ALLOWED_WHEN_SUBSCRIBED: &[&str] =
+    &["ping", "subscribe", "ssubscribe", "unsubscribe", "sunsubscribe", "psubscribe", "punsubscribe", "quit", "reset"];
+
+/// Commands that run at once even while a transaction is being queued.
+const RUN_INSIDE_MULTI: &[&str] = &["exec", "discard", "multi", "watch", "quit", "reset"];
+
+/// Refuses a request; inside MULTI this also dooms the transaction
+/// (EXECABORT), as Redis's `rejectCommand` does.
+fn reject(client: &mut Client, out: &mut Out, msg: &str) -> Outcome {
+    if client.multi.is_some() {
+        client.multi_dirty = true;
+    }
+    out.error(msg);
+    Outcome::Done
+}
+
+/// Calls a handler; a failing one replies with its error.
+fn run(ctx: &mut Ctx, spec: &CommandSpec, argv: &[Bytes]) {
+    if let Err(e) = (spec.handler)(ctx, argv) {
+        ctx.out.error(&e.to_string());
+    }
+}
+
+/// Runs a request that was already checked (EXEC's queue, a blocked
+/// client's command) inside the caller's lock.
+pub(crate) fn run_checked(ctx: &mut Ctx, argv: &[Bytes]) {
+    match CommandTable::get().resolve(argv) {
+        Ok((cmd, sub)) => run(ctx, sub.unwrap_or(cmd), argv),
+        Err(_) => ctx.out.error(&unknown_command(argv)),
+    }
+}
+
+/// Re-runs a blocked client's command on its behalf (see `blocking`).
+pub(crate) fn run_unblocked(
+    shared: &Shared,
+    store: &mut Store,
+    client: &mut Client,
+    argv: &[Bytes],
+    out: &mut Out,
+    now_ms: i64,
+) {
+    let rng = fastrand::Rng::with_seed(fastrand::u64(..));
+    let mut ctx = Ctx { store, out, client, shared, now_ms, rng };
+    run_checked(&mut ctx, argv);
+    shared.stats.total_commands_processed.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Drops every WATCH of the client.
+pub(crate) fn unwatch_all(store: &mut Store, client: &mut Client) {
+    for w in client.watched.drain(..) {
+        if let Some(db) = store.dbs.get_mut(w.db) {
+            db.unwatch(&w.key);
+        }
+    }
+}
+
+/// Releases what a client held in shared state when its connection ends:
+/// its place in blocking queues and its WATCHes.
+pub fn disconnect(shared: &Shared, client: &mut Client) {
+    let mut store = shared.store.lock();
+    shared.blocking.lock().cancel(&mut store, client.id);
+    unwatch_all(&mut store, client);
 }
 
 /// The code `ClientInfo::last_cmd` stores for a command: its index in

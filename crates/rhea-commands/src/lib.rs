@@ -7,6 +7,7 @@
 //! replies, so a write can be carried by a replicated log and applied
 //! identically everywhere.
 
+pub mod blocking;
 pub mod client;
 pub mod config;
 mod ctx;
@@ -19,7 +20,7 @@ pub mod table;
 pub use client::{Client, ClientInfo, ClientRegistry};
 pub use config::Config;
 pub use ctx::Ctx;
-pub use dispatch::dispatch;
+pub use dispatch::{disconnect, dispatch, Outcome};
 pub use error::CmdError;
 pub use shared::{now_ms, ServerStats, Shared};
 pub use table::{CommandSpec, CommandTable};

@@ -4,7 +4,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use parking_lot::{Mutex, RwLock};
 use rhea_store::Store;
 
-use crate::{client::ClientRegistry, config::Config};
+use crate::{blocking::Blocking, client::ClientRegistry, config::Config};
 
 /// Wall-clock time in unix milliseconds: the stamp put on each request.
 pub fn now_ms() -> i64 {
@@ -29,6 +29,8 @@ pub struct Shared {
     pub store: Mutex<Store>,
     pub config: RwLock<Config>,
     pub clients: ClientRegistry,
+    /// Clients blocked on keys. Locked only while the store is locked.
+    pub blocking: Mutex<Blocking>,
     pub stats: ServerStats,
     pub next_client_id: AtomicU64,
     pub started: Instant,
@@ -45,6 +47,7 @@ impl Shared {
             store: Mutex::new(Store::new(config.databases)),
             config: RwLock::new(config),
             clients: ClientRegistry::default(),
+            blocking: Mutex::new(Blocking::default()),
             stats: ServerStats::default(),
             next_client_id: AtomicU64::new(1),
             started: Instant::now(),

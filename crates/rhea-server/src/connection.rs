@@ -1,69 +1,177 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
-use bytes::BytesMut;
-use rhea_commands::{dispatch, Client, ClientInfo, Shared};
+use bytes::{Bytes, BytesMut};
+use rhea_commands::blocking::BlockWait;
+use rhea_commands::{disconnect, dispatch, now_ms, Client, ClientInfo, Outcome, Shared};
 use rhea_resp::{Out, RequestParser};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc::UnboundedReceiver;
 use tracing::debug;
 
 const READ_CHUNK: usize = 16 * 1024;
+
+/// One client connection: the socket, its buffers and its state.
+struct Conn<'a> {
+    stream: TcpStream,
+    shared: &'a Shared,
+    info: Arc<ClientInfo>,
+    client: Client,
+    parser: RequestParser,
+    buf: BytesMut,
+    out: Out,
+    argv: Vec<Bytes>,
+    /// Pub/sub messages and other pushes from other connections.
+    push_rx: UnboundedReceiver<Bytes>,
+}
+
+/// Why the connection ends.
+struct Closed;
 
 /// Serves one client until it quits, errs, is killed or the server stops.
 ///
 /// Every request already in the read buffer is executed before the replies
 /// are written in one go: a pipelined client costs one read and one write
 /// per batch, not per command.
-pub async fn serve(mut stream: TcpStream, shared: &Shared, info: Arc<ClientInfo>) {
-    let authenticated = shared.config.read().requirepass.is_empty();
-    let max_bulk = shared.config.read().proto_max_bulk_len;
-    let mut client = Client::new(info.clone(), authenticated);
-    let mut parser = RequestParser::new(max_bulk);
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
-    let mut out = Out::new(false);
-    let mut argv = Vec::with_capacity(8);
-    loop {
-        reserve(&mut buf, parser.bulk_hint());
-        let n = tokio::select! {
-            biased;
-            _ = info.kill_notify.notified() => break,
-            r = stream.read_buf(&mut buf) => match r {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            },
-        };
-        shared.stats.total_net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+pub async fn serve(stream: TcpStream, shared: &Shared, info: Arc<ClientInfo>, push_rx: UnboundedReceiver<Bytes>) {
+    let (authenticated, max_bulk) = {
+        let cfg = shared.config.read();
+        (cfg.requirepass.is_empty(), cfg.proto_max_bulk_len)
+    };
+    let mut conn = Conn {
+        stream,
+        shared,
+        client: Client::new(info.clone(), authenticated),
+        info,
+        parser: RequestParser::new(max_bulk),
+        buf: BytesMut::with_capacity(READ_CHUNK),
+        out: Out::new(false),
+        argv: Vec::with_capacity(8),
+        push_rx,
+    };
+    let _ = conn.run().await;
+    disconnect(shared, &mut conn.client);
+    let _ = conn.stream.shutdown().await;
+}
+
+impl Conn<'_> {
+    async fn run(&mut self) -> Result<(), Closed> {
         loop {
-            match parser.parse(&mut buf, &mut argv) {
+            reserve(&mut self.buf, self.parser.bulk_hint());
+            tokio::select! {
+                biased;
+                _ = self.info.kill_notify.notified() => return Err(Closed),
+                Some(msg) = self.push_rx.recv() => {
+                    self.out.raw(&msg);
+                    self.flush(msg.len()).await?;
+                    continue;
+                }
+                r = self.stream.read_buf(&mut self.buf) => match r {
+                    Ok(0) | Err(_) => return Err(Closed),
+                    Ok(n) => {
+                        self.shared.stats.total_net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                },
+            }
+            self.process_buffer().await?;
+            self.flush(0).await?;
+            if self.client.close_after_reply || self.info.killed.load(Ordering::Acquire) {
+                return Err(Closed);
+            }
+        }
+    }
+
+    /// Runs every complete request in the read buffer. A blocked request
+    /// holds back the ones after it until it is served or times out.
+    async fn process_buffer(&mut self) -> Result<(), Closed> {
+        loop {
+            match self.parser.parse(&mut self.buf, &mut self.argv) {
                 Ok(true) => {
-                    dispatch(shared, &mut client, &argv, &mut out);
-                    if client.close_after_reply {
+                    if let Outcome::Blocked(wait) = dispatch(self.shared, &mut self.client, &self.argv, &mut self.out) {
+                        self.flush(0).await?;
+                        self.wait_unblocked(wait).await?;
+                    }
+                    if self.client.close_after_reply {
                         break;
                     }
                 }
                 Ok(false) => break,
                 Err(e) => {
-                    debug!(client = client.id, error = %e, "protocol error, closing connection");
-                    out.error(&format!("ERR {e}"));
-                    client.close_after_reply = true;
+                    debug!(client = self.client.id, error = %e, "protocol error, closing connection");
+                    self.out.error(&format!("ERR {e}"));
+                    self.client.close_after_reply = true;
                     break;
                 }
             }
         }
-        argv.clear();
-        if !out.is_empty() {
-            shared.stats.total_net_output_bytes.fetch_add(out.len() as u64, Ordering::Relaxed);
-            if stream.write_all(&out.buf).await.is_err() {
-                break;
+        self.argv.clear();
+        Ok(())
+    }
+
+    /// Waits for a blocked command's reply: served by another client's
+    /// write, or the timeout reply once the deadline passes. Pushes are
+    /// still delivered, and a client that hangs up is noticed.
+    async fn wait_unblocked(&mut self, wait: BlockWait) -> Result<(), Closed> {
+        let BlockWait { mut reply, deadline_ms, timeout_reply } = wait;
+        let timeout = deadline_ms.map(|d| Duration::from_millis(d.saturating_sub(now_ms()).max(0) as u64));
+        let sleep = tokio::time::sleep(timeout.unwrap_or(Duration::from_secs(365 * 24 * 3600)));
+        tokio::pin!(sleep);
+        loop {
+            reserve(&mut self.buf, None);
+            tokio::select! {
+                biased;
+                _ = self.info.kill_notify.notified() => return Err(Closed),
+                r = &mut reply => {
+                    let bytes = r.map_err(|_| Closed)?;
+                    self.out.raw(&bytes);
+                    return Ok(());
+                }
+                Some(msg) = self.push_rx.recv() => {
+                    self.out.raw(&msg);
+                    self.flush(msg.len()).await?;
+                }
+                _ = &mut sleep, if timeout.is_some() => {
+                    let cancelled = {
+                        let mut store = self.shared.store.lock();
+                        self.shared.blocking.lock().cancel(&mut store, self.client.id)
+                    };
+                    if cancelled {
+                        timeout_reply.write(&mut self.out);
+                        return Ok(());
+                    }
+                    // Served in the meantime: the reply is already sent.
+                    let bytes = reply.await.map_err(|_| Closed)?;
+                    self.out.raw(&bytes);
+                    return Ok(());
+                }
+                // Later pipelined requests wait in the buffer; a hang-up ends
+                // the wait (and `disconnect` unregisters the client).
+                r = self.stream.read_buf(&mut self.buf) => match r {
+                    Ok(0) | Err(_) => return Err(Closed),
+                    Ok(n) => {
+                        self.shared.stats.total_net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                },
             }
-            out.buf.clear();
-        }
-        if client.close_after_reply || info.killed.load(Ordering::Acquire) {
-            break;
         }
     }
-    let _ = stream.shutdown().await;
+
+    /// Writes the output buffer; `pushed` bytes of it came through the push
+    /// channel and stop counting as pending once written.
+    async fn flush(&mut self, pushed: usize) -> Result<(), Closed> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        self.shared.stats.total_net_output_bytes.fetch_add(self.out.len() as u64, Ordering::Relaxed);
+        self.stream.write_all(&self.out.buf).await.map_err(|_| Closed)?;
+        self.out.buf.clear();
+        if pushed > 0 {
+            self.info.push_pending.fetch_sub(pushed, Ordering::Relaxed);
+        }
+        Ok(())
+    }
 }
 
 /// Makes room for the next read: a fixed chunk normally, geometrically more

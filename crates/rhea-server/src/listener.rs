@@ -73,12 +73,13 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         let _ = stream.set_nodelay(true);
         let laddr = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
         let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
-        let info = Arc::new(ClientInfo::new(id, fmt_addr(peer), laddr, now_ms()));
+        let (info, push_rx) = ClientInfo::new(id, fmt_addr(peer), laddr, now_ms());
+        let info = Arc::new(info);
         info.fd.store(stream.as_raw_fd(), Ordering::Relaxed);
         shared.clients.register(info.clone());
         let shared = shared.clone();
         tokio::spawn(async move {
-            connection::serve(stream, &shared, info).await;
+            connection::serve(stream, &shared, info, push_rx).await;
             shared.clients.unregister(id);
         });
     }

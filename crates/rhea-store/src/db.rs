@@ -102,6 +102,12 @@ impl Db {
         }
     }
 
+    /// True if `key` is still stored but its TTL has passed (WATCH treats a
+    /// key that expires while watched as modified).
+    pub fn is_expired_present(&self, key: &[u8], now: i64) -> bool {
+        self.map.get(key).is_some_and(|e| e.is_expired(now))
+    }
+
     pub fn contains(&self, key: &[u8], now: i64) -> bool {
         self.get(key, now).is_some()
     }

@@ -2,6 +2,8 @@
 //! store and its arguments (time is always passed in, never read), so the
 //! same sequence of operations gives the same data on every replica.
 
+use std::collections::{HashMap, VecDeque};
+
 mod db;
 mod glob;
 pub mod hash;
@@ -33,11 +35,48 @@ pub struct Stats {
 pub struct Store {
     pub dbs: Vec<Db>,
     pub stats: Stats,
+    /// Keys some client is blocked on (BLPOP...), with how many clients.
+    blocked: HashMap<(usize, Sds), u32>,
+    /// Blocked-on keys that received data since they were last served, in
+    /// the order they did (Redis's `server.ready_keys`).
+    pub ready: VecDeque<(usize, Sds)>,
 }
 
 impl Store {
     pub fn new(databases: usize) -> Self {
-        Store { dbs: (0..databases.max(1)).map(|_| Db::default()).collect(), stats: Stats::default() }
+        Store {
+            dbs: (0..databases.max(1)).map(|_| Db::default()).collect(),
+            stats: Stats::default(),
+            blocked: HashMap::new(),
+            ready: VecDeque::new(),
+        }
+    }
+
+    /// Commands that add elements a blocked client may be waiting for
+    /// (LPUSH, ZADD, LMOVE...) call this; cheap when nobody is blocked.
+    pub fn signal_ready(&mut self, db: usize, key: &[u8]) {
+        if self.blocked.is_empty() || !self.blocked.contains_key(&(db, Sds::new(key))) {
+            return;
+        }
+        if !self.ready.iter().any(|(d, k)| *d == db && k.as_bytes() == key) {
+            self.ready.push_back((db, Sds::new(key)));
+        }
+    }
+
+    /// Records one more client blocked on `key`.
+    pub fn block_on(&mut self, db: usize, key: &[u8]) {
+        *self.blocked.entry((db, Sds::new(key))).or_insert(0) += 1;
+    }
+
+    /// Records one client fewer blocked on `key`.
+    pub fn unblock_on(&mut self, db: usize, key: &[u8]) {
+        let k = (db, Sds::new(key));
+        if let Some(n) = self.blocked.get_mut(&k) {
+            *n -= 1;
+            if *n == 0 {
+                self.blocked.remove(&k);
+            }
+        }
     }
 
     /// Removes every key of every database; returns how many there were.

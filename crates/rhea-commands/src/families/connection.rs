@@ -184,6 +184,9 @@ fn set_resp(ctx: &mut Ctx, ver: u8) {
 }
 
 fn reset(ctx: &mut Ctx, _argv: &[Bytes]) -> CmdResult {
+    ctx.client.multi = None;
+    ctx.client.multi_dirty = false;
+    crate::dispatch::unwatch_all(ctx.store, ctx.client);
     set_resp(ctx, 2);
     ctx.client.select(0);
     *ctx.client.info.name.lock() = None;

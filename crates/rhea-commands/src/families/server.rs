@@ -435,13 +435,16 @@ fn info_section(ctx: &mut Ctx, section: &str, s: &mut String) {
             );
         }
         "clients" => {
+            let blocked = shared.blocking.lock().len();
             let _ = write!(
                 s,
                 "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\n\
-                 client_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:0\r\n\
-                 tracking_clients:0\r\nclients_in_timeout_table:0\r\n",
+                 client_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{}\r\n\
+                 tracking_clients:0\r\nclients_in_timeout_table:{}\r\n",
                 shared.clients.len(),
                 cfg.maxclients,
+                blocked,
+                blocked,
             );
         }
         "memory" => {
