@@ -19,10 +19,18 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()))
         .init();
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
-    if config.io_threads > 0 {
-        rt.worker_threads(config.io_threads);
-    }
+    // One worker means a single-threaded runtime: no work stealing and no
+    // cross-thread wake-ups, which is what a single keyspace lock favours.
+    let mut rt = match config.io_threads {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        n => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            if n > 0 {
+                b.worker_threads(n);
+            }
+            b
+        }
+    };
     let rt = rt.enable_all().build().context("starting the runtime")?;
     rt.block_on(rhea_server::run(config))?;
     Ok(())

@@ -19,7 +19,10 @@ pub struct Config {
     /// Background task frequency (active expiry), per second.
     pub hz: u32,
     pub loglevel: String,
-    /// Worker threads for connections (0 = one per core).
+    /// Worker threads for connections: 1 (the default) runs everything on
+    /// one thread, like Redis; 0 = one per core. Measured on 2 cores with the
+    /// load generator on the same machine, 1 gave the better p99 and CPU per
+    /// request (bench/README.md).
     pub io_threads: usize,
     /// Absolute path of the config file given at startup ("" = none).
     pub config_file: String,
@@ -50,7 +53,7 @@ impl Default for Config {
             tcp_keepalive: 300,
             hz: 10,
             loglevel: "notice".into(),
-            io_threads: 0,
+            io_threads: 1,
             config_file: String::new(),
             hash_max_listpack_entries: 128,
             hash_max_listpack_value: 64,

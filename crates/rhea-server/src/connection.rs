@@ -1,3 +1,4 @@
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +9,7 @@ use rhea_commands::{disconnect, dispatch, now_ms, Client, ClientInfo, Outcome, S
 use rhea_resp::{Out, RequestParser};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::futures::Notified;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tracing::debug;
 
@@ -58,11 +60,16 @@ pub async fn serve(stream: TcpStream, shared: &Shared, info: Arc<ClientInfo>, pu
 
 impl Conn<'_> {
     async fn run(&mut self) -> Result<(), Closed> {
+        // Registered once: re-creating the waiter on every read cost ~6% of
+        // the instructions per command.
+        let info = self.info.clone();
+        let killed = info.kill_notify.notified();
+        tokio::pin!(killed);
         loop {
             reserve(&mut self.buf, self.parser.bulk_hint());
             tokio::select! {
                 biased;
-                _ = self.info.kill_notify.notified() => return Err(Closed),
+                _ = &mut killed => return Err(Closed),
                 Some(msg) = self.push_rx.recv() => {
                     self.out.raw(&msg);
                     self.flush(msg.len()).await?;
@@ -75,7 +82,7 @@ impl Conn<'_> {
                     }
                 },
             }
-            self.process_buffer().await?;
+            self.process_buffer(killed.as_mut()).await?;
             self.flush(0).await?;
             if self.client.close_after_reply || self.info.killed.load(Ordering::Acquire) {
                 return Err(Closed);
@@ -85,13 +92,13 @@ impl Conn<'_> {
 
     /// Runs every complete request in the read buffer. A blocked request
     /// holds back the ones after it until it is served or times out.
-    async fn process_buffer(&mut self) -> Result<(), Closed> {
+    async fn process_buffer(&mut self, mut killed: Pin<&mut Notified<'_>>) -> Result<(), Closed> {
         loop {
             match self.parser.parse(&mut self.buf, &mut self.argv) {
                 Ok(true) => {
                     if let Outcome::Blocked(wait) = dispatch(self.shared, &mut self.client, &self.argv, &mut self.out) {
                         self.flush(0).await?;
-                        self.wait_unblocked(wait).await?;
+                        self.wait_unblocked(wait, killed.as_mut()).await?;
                     }
                     if self.client.close_after_reply {
                         break;
@@ -113,7 +120,7 @@ impl Conn<'_> {
     /// Waits for a blocked command's reply: served by another client's
     /// write, or the timeout reply once the deadline passes. Pushes are
     /// still delivered, and a client that hangs up is noticed.
-    async fn wait_unblocked(&mut self, wait: BlockWait) -> Result<(), Closed> {
+    async fn wait_unblocked(&mut self, wait: BlockWait, mut killed: Pin<&mut Notified<'_>>) -> Result<(), Closed> {
         let BlockWait { mut reply, deadline_ms, timeout_reply } = wait;
         let timeout = deadline_ms.map(|d| Duration::from_millis(d.saturating_sub(now_ms()).max(0) as u64));
         let sleep = tokio::time::sleep(timeout.unwrap_or(Duration::from_secs(365 * 24 * 3600)));
@@ -122,7 +129,7 @@ impl Conn<'_> {
             reserve(&mut self.buf, None);
             tokio::select! {
                 biased;
-                _ = self.info.kill_notify.notified() => return Err(Closed),
+                _ = &mut killed => return Err(Closed),
                 r = &mut reply => {
                     let bytes = r.map_err(|_| Closed)?;
                     self.out.raw(&bytes);

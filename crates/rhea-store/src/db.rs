@@ -86,8 +86,15 @@ impl Db {
     /// The live entry for `key`, removing it first if it has expired (lazy
     /// expiry).
     pub fn get_mut(&mut self, key: &[u8], now: i64) -> Option<&mut Entry> {
-        self.expire_if_needed(key, now);
-        self.map.get_mut(key)
+        // One hash lookup, then positional access: this is on every
+        // command's path.
+        let i = self.map.get_index_of(key)?;
+        if self.map.get_index(i).is_some_and(|(_, e)| e.is_expired(now)) {
+            self.remove(key);
+            self.expired_keys += 1;
+            return None;
+        }
+        self.map.get_index_mut(i).map(|(_, e)| e)
     }
 
     /// Removes `key` if its TTL has passed; true if it did.
