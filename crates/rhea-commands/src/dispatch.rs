@@ -99,9 +99,27 @@ fn reject(client: &mut Client, out: &mut Out, msg: &str) -> Outcome {
 }
 
 /// Calls a handler; a failing one replies with its error.
+///
+/// A panic is a bug in Rhea, never the client's fault: it is caught here so
+/// it costs one error reply and a log line instead of the connection (and
+/// the store lock is not poisoned: parking_lot locks don't poison).
 fn run(ctx: &mut Ctx, spec: &CommandSpec, argv: &[Bytes]) {
-    if let Err(e) = (spec.handler)(ctx, argv) {
-        ctx.out.error(&e.to_string());
+    let reply_start = ctx.out.len();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (spec.handler)(ctx, argv)));
+    match result {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => ctx.out.error(&e.to_string()),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(command = spec.name, panic = %what, "command handler panicked; this is a bug");
+            // Drop any half-written reply so the client stays in sync.
+            ctx.out.buf.truncate(reply_start);
+            ctx.out.error(&format!("ERR internal error while running '{}'", spec.name));
+        }
     }
 }
 
@@ -194,4 +212,33 @@ fn unknown_command(argv: &[Bytes]) -> String {
         args.push_str("' ");
     }
     format!("ERR unknown command '{}', with args beginning with: {}", lossy(&argv[0], 128), args)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::{ClientInfo, Config};
+
+    fn boom(ctx: &mut Ctx, _argv: &[Bytes]) -> crate::error::CmdResult {
+        ctx.out.array(3);
+        ctx.out.bulk(b"half a reply");
+        panic!("deliberate");
+    }
+
+    #[test]
+    fn a_panicking_handler_costs_one_error_reply_not_the_connection() {
+        let shared = Shared::new(Config::default());
+        let (info, _rx) = ClientInfo::new(1, "127.0.0.1:1".into(), "127.0.0.1:2".into(), 0);
+        let mut client = Client::new(Arc::new(info), true);
+        let mut out = Out::new(false);
+        out.ok();
+        let spec = CommandSpec::new("boom", 1, 0, boom);
+        let mut store = shared.store.lock();
+        let rng = fastrand::Rng::with_seed(1);
+        let mut ctx = Ctx { store: &mut store, out: &mut out, client: &mut client, shared: &shared, now_ms: 0, rng };
+        run(&mut ctx, &spec, &[Bytes::from_static(b"boom")]);
+        assert_eq!(&out.buf[..], b"+OK\r\n-ERR internal error while running 'boom'\r\n");
+    }
 }
