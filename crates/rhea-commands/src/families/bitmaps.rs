@@ -708,7 +708,8 @@ mod tests {
     fn ranges() {
         assert_eq!(resolve_range(3, 0, -1, false), Some((0, 2, 0, 0)));
         assert_eq!(resolve_range(3, 5, 10, false), None);
-        assert_eq!(resolve_range(3, 1, 10, true), Some((0, 2, 0x80, 0)));
+        assert_eq!(resolve_range(3, 1, 10, true), Some((0, 1, 0x80, 0x1f)));
+        assert_eq!(resolve_range(3, 1, 100, true), Some((0, 2, 0x80, 0)));
         assert_eq!(resolve_range(0, 0, -1, false), None);
     }
 }
