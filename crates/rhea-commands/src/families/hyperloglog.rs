@@ -40,6 +40,18 @@ pub const COMMANDS: &[CommandSpec] = &[
         complexity: "O(N) to merge N HyperLogLogs, but with high constant times.",
         ..hll_cmd("pfmerge", -2, WRITE | DENYOOM, pfmerge).keys(1, -1, 1)
     },
+    CommandSpec {
+        acl: &["write", "hyperloglog", "admin", "slow", "dangerous"],
+        summary: "Internal commands for debugging HyperLogLog values",
+        complexity: "N/A",
+        ..hll_cmd("pfdebug", 3, WRITE | DENYOOM | ADMIN, pfdebug).keys(2, 2, 1)
+    },
+    CommandSpec {
+        acl: &["hyperloglog", "admin", "slow", "dangerous"],
+        summary: "An internal command for testing HyperLogLog values",
+        complexity: "N/A",
+        ..hll_cmd("pfselftest", 1, ADMIN, pfselftest)
+    },
 ];
 
 const INVALID_HLL: &str = "INVALIDOBJ Corrupted HLL object detected";
@@ -199,6 +211,62 @@ fn pfmerge(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     }
     db.touch(dest);
     ctx.out.ok();
+    Ok(())
+}
+
+/// PFDEBUG GETREG|DECODE|ENCODING|TODENSE key. As in Redis, converting to
+/// dense here does not signal the key as modified.
+fn pfdebug(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let at = At::of(ctx);
+    let db = &mut ctx.store.dbs[at.db];
+    let Some(e) = lookup_write(db, at, &argv[2]) else {
+        return Err(CmdError::err("The specified key does not exist"));
+    };
+    check_hll(&e.value)?;
+    e.raw = true;
+    let sub = String::from_utf8_lossy(argv[1].split(|&b| b == 0).next().unwrap_or(&[])).into_owned();
+    let sub_lc = sub.to_ascii_lowercase();
+    match sub_lc.as_str() {
+        "getreg" | "todense" => {
+            let mut v = take_bytes(&mut e.value);
+            let was_sparse = !hll::is_dense(&v);
+            let converted = hll::sparse_to_dense(&mut v);
+            e.value = Value::Str(Sds::from_vec(v));
+            converted.map_err(|_| invalid_obj())?;
+            if sub_lc == "todense" {
+                ctx.out.int(i64::from(was_sparse));
+            } else if let Value::Str(s) = &e.value {
+                ctx.out.array(hll::REGISTERS);
+                for i in 0..hll::REGISTERS {
+                    ctx.out.int(i64::from(hll::dense_get(&s[hll::HDR..], i)));
+                }
+            }
+        }
+        "decode" => {
+            let s = check_hll(&e.value)?;
+            if hll::is_dense(s) {
+                return Err(CmdError::err("HLL encoding is not sparse"));
+            }
+            ctx.out.bulk(hll::decode(s).as_bytes());
+        }
+        "encoding" => {
+            let s = check_hll(&e.value)?;
+            ctx.out.simple(if hll::is_dense(s) { "dense" } else { "sparse" });
+        }
+        _ => return Err(CmdError::err(format!("Unknown PFDEBUG subcommand '{sub}'"))),
+    }
+    Ok(())
+}
+
+/// PFSELFTEST: checks the register accessors and the estimator (sparse and
+/// dense agree, the error stays within bounds). Smaller than Redis's run
+/// (which adds ten million elements) but the same checks.
+fn pfselftest(ctx: &mut Ctx, _argv: &[Bytes]) -> CmdResult {
+    let max_sparse = ctx.shared.config.read().hll_sparse_max_bytes;
+    match hll::self_test(&mut ctx.rng, max_sparse) {
+        Ok(()) => ctx.out.ok(),
+        Err(msg) => ctx.out.error(&format!("TESTFAILED {msg}")),
+    }
     Ok(())
 }
 
@@ -695,6 +763,72 @@ pub(crate) mod hll {
         }
     }
 
+    /// PFDEBUG DECODE's text: "Z:8436 v:1,1 z:12 ...".
+    pub fn decode(s: &[u8]) -> String {
+        let mut out = Vec::new();
+        let mut p = HDR;
+        while p < s.len() {
+            let b = s[p];
+            let (runlen, val, oplen) = opcode(s, p);
+            out.push(if is_zero(b) {
+                format!("z:{runlen}")
+            } else if is_xzero(b) {
+                format!("Z:{runlen}")
+            } else {
+                format!("v:{val},{runlen}")
+            });
+            p += oplen;
+        }
+        out.join(" ")
+    }
+
+    pub fn self_test(rng: &mut fastrand::Rng, max_sparse: usize) -> Result<(), String> {
+        let mut regs = vec![0u8; DENSE_SIZE - HDR];
+        let mut bytes = vec![0u8; REGISTERS];
+        for _ in 0..16 {
+            for (i, b) in bytes.iter_mut().enumerate() {
+                *b = rng.u8(..) & REGISTER_MAX;
+                dense_set_raw(&mut regs, i, *b);
+            }
+            for (i, &b) in bytes.iter().enumerate() {
+                let v = dense_get(&regs, i);
+                if v != b {
+                    return Err(format!("Register {i} should be {b} but is {v}"));
+                }
+            }
+        }
+        let mut dense = new_sparse();
+        if sparse_to_dense(&mut dense).is_err() {
+            return Err("dense conversion failed".into());
+        }
+        let mut sparse = new_sparse();
+        let relerr = 1.04 / (REGISTERS as f64).sqrt();
+        let seed = rng.u64(..);
+        let mut checkpoint: u64 = 1;
+        for j in 1..=100_000u64 {
+            let ele = (j ^ seed).to_le_bytes();
+            add(&mut dense, &ele, max_sparse);
+            add(&mut sparse, &ele, max_sparse);
+            if j != checkpoint {
+                continue;
+            }
+            if (j as usize) < max_sparse / 2 && is_dense(&sparse) {
+                return Err("sparse encoding not used".into());
+            }
+            let card = count(&dense).unwrap_or(0);
+            if count(&sparse) != Some(card) {
+                return Err("dense/sparse disagree".into());
+            }
+            let abserr = (checkpoint as i64 - card as i64).unsigned_abs();
+            let maxerr = if j == 10 { 1 } else { (relerr * 6.0 * checkpoint as f64).ceil() as u64 };
+            if abserr > maxerr {
+                return Err(format!("Too big error. card:{checkpoint} abserr:{abserr}"));
+            }
+            checkpoint *= 10;
+        }
+        Ok(())
+    }
+
     #[cfg(test)]
     mod tests {
         use super::*;
@@ -738,6 +872,11 @@ pub(crate) mod hll {
             assert_eq!(count(&sparse), count(&dense));
             let c = count(&sparse).unwrap();
             assert!((1900..2100).contains(&c), "{c}");
+        }
+
+        #[test]
+        fn self_test_passes() {
+            assert_eq!(self_test(&mut fastrand::Rng::with_seed(1), 3000), Ok(()));
         }
 
         #[test]
