@@ -45,6 +45,14 @@ pub struct ClientInfo {
     /// Bytes sent through `push` and not yet written to the socket: the
     /// client's share of output buffer memory that the server holds.
     pub push_pending: AtomicUsize,
+    /// When `push_pending` first reached the soft output-buffer limit
+    /// (unix ms; 0 = below it).
+    pub soft_limit_since_ms: AtomicI64,
+    /// Subscriptions to channels, patterns and shard channels (CLIENT LIST
+    /// `sub`, `psub`, `ssub`); the registry keeps them up to date.
+    pub sub_count: AtomicUsize,
+    pub psub_count: AtomicUsize,
+    pub ssub_count: AtomicUsize,
 }
 
 impl ClientInfo {
@@ -70,6 +78,10 @@ impl ClientInfo {
             no_evict: AtomicBool::new(false),
             push,
             push_pending: AtomicUsize::new(0),
+            soft_limit_since_ms: AtomicI64::new(0),
+            sub_count: AtomicUsize::new(0),
+            psub_count: AtomicUsize::new(0),
+            ssub_count: AtomicUsize::new(0),
         };
         (info, rx)
     }
@@ -83,6 +95,9 @@ impl ClientInfo {
     pub fn kill(&self) {
         self.killed.store(true, Ordering::Release);
         self.kill_notify.notify_one();
+        // Also wakes a connection stuck writing to a client that does not
+        // read (a slow subscriber), which waits on a second `notified()`.
+        self.kill_notify.notify_waiters();
     }
 }
 

@@ -4,6 +4,8 @@
 
 use rhea_resp::split_args;
 
+use crate::pubsub::{notify, ObufLimit};
+
 /// The settings Rhea has.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -38,6 +40,11 @@ pub struct Config {
     /// A HyperLogLog's sparse representation grows up to this many bytes
     /// (header included) before it is converted to the dense one.
     pub hll_sparse_max_bytes: usize,
+    /// Keyspace notification classes (`crate::pubsub::notify` flags).
+    pub notify_keyspace_events: u32,
+    /// `client-output-buffer-limit` for the normal, replica and pubsub
+    /// classes, in that order.
+    pub obuf_limits: [ObufLimit; 3],
 }
 
 impl Default for Config {
@@ -63,6 +70,12 @@ impl Default for Config {
             list_max_listpack_size: -2,
             list_compress_depth: 0,
             hll_sparse_max_bytes: 3000,
+            notify_keyspace_events: 0,
+            obuf_limits: [
+                ObufLimit { hard: 0, soft: 0, soft_seconds: 0 },
+                ObufLimit { hard: 256 << 20, soft: 64 << 20, soft_seconds: 60 },
+                ObufLimit { hard: 32 << 20, soft: 8 << 20, soft_seconds: 60 },
+            ],
         }
     }
 }
@@ -261,6 +274,28 @@ pub const PARAMS: &[Param] = &[
         set: |c, v| memory_at_least(v, 0).map(|n| c.hll_sparse_max_bytes = n),
         mutable: true,
     },
+    Param {
+        name: "notify-keyspace-events",
+        get: |c| notify::to_string(c.notify_keyspace_events),
+        set: |c, v| {
+            c.notify_keyspace_events = notify::parse(one(v)?)
+                .ok_or("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")?;
+            Ok(())
+        },
+        mutable: true,
+    },
+    Param {
+        name: "client-output-buffer-limit",
+        get: |c| {
+            let [n, r, p] = c.obuf_limits;
+            format!(
+                "normal {} {} {} slave {} {} {} pubsub {} {} {}",
+                n.hard, n.soft, n.soft_seconds, r.hard, r.soft, r.soft_seconds, p.hard, p.soft, p.soft_seconds
+            )
+        },
+        set: |c, v| set_obuf_limits(&mut c.obuf_limits, &v.join(" ")),
+        mutable: true,
+    },
     // Features Rhea does not have yet, at Redis's defaults.
     fixed("save", |_| String::new()),
     fixed("appendonly", |_| "no".into()),
@@ -275,7 +310,6 @@ pub const PARAMS: &[Param] = &[
     fixed("maxmemory-samples", |_| "5".into()),
     fixed("maxmemory-clients", |_| "0".into()),
     fixed("maxmemory-eviction-tenacity", |_| "10".into()),
-    fixed("notify-keyspace-events", |_| String::new()),
     fixed("cluster-enabled", |_| "no".into()),
     fixed("replica-read-only", |_| "yes".into()),
     fixed("slave-read-only", |_| "yes".into()),
@@ -295,14 +329,36 @@ pub const PARAMS: &[Param] = &[
     fixed("lazyfree-lazy-user-flush", |_| "no".into()),
     fixed("activerehashing", |_| "yes".into()),
     fixed("active-expire-effort", |_| "1".into()),
-    fixed("client-output-buffer-limit", |_| {
-        "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60".into()
-    }),
     fixed("client-query-buffer-limit", |_| "1073741824".into()),
     fixed("enable-debug-command", |_| "no".into()),
     fixed("min-replicas-to-write", |_| "0".into()),
     fixed("repl-diskless-sync", |_| "yes".into()),
 ];
+
+/// Parses `<class> <hard> <soft> <soft seconds>` groups as Redis does:
+/// all or nothing, with Redis's error texts.
+fn set_obuf_limits(limits: &mut [ObufLimit; 3], text: &str) -> Result<(), String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if words.len() % 4 != 0 {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    let mut new = *limits;
+    for g in words.chunks(4) {
+        let class = match g[0].to_ascii_lowercase().as_str() {
+            "normal" => 0,
+            "slave" | "replica" => 1,
+            "pubsub" => 2,
+            _ => return Err("Invalid client class specified in buffer limit configuration.".into()),
+        };
+        let bad = || "Error in hard, soft or soft_seconds setting in buffer limit configuration.".to_string();
+        let hard = parse_memory(g[1]).ok_or_else(bad)?;
+        let soft = parse_memory(g[2]).ok_or_else(bad)?;
+        let soft_seconds = g[3].parse::<u64>().ok().filter(|&n| n <= i64::MAX as u64).ok_or_else(bad)?;
+        new[class] = ObufLimit { hard, soft, soft_seconds };
+    }
+    *limits = new;
+    Ok(())
+}
 
 pub fn param(name: &str) -> Option<&'static Param> {
     PARAMS.iter().find(|p| p.name.eq_ignore_ascii_case(name))

@@ -3,6 +3,7 @@ use rhea_store::{Db, Sds, Store};
 
 use crate::blocking::{BlockRequest, TimeoutReply};
 
+use crate::pubsub::{self, SelfOut};
 use crate::{client::Client, shared::Shared};
 
 /// Everything a command handler may touch while it runs.
@@ -50,6 +51,43 @@ impl Ctx<'_> {
     pub fn signal_ready(&mut self, key: &[u8]) {
         let db = self.client.db;
         self.store.signal_ready(db, key);
+    }
+
+    /// Delivers `msg` to the subscribers of `channel` (a shard channel if
+    /// `shard`) and of matching patterns; returns how many received it.
+    pub fn publish(&mut self, shard: bool, channel: &[u8], msg: &[u8]) -> usize {
+        let limit = self.shared.config.read().obuf_limits[2];
+        let mut me = SelfOut { id: self.client.id, out: self.out };
+        self.shared.pubsub.lock().publish(shard, channel, msg, Some(&mut me), limit, self.now_ms)
+    }
+
+    /// Redis's `notifyKeyspaceEvent` for `key` in the client's database:
+    /// `class` is one of `crate::pubsub::notify`'s classes (GENERIC,
+    /// STRING, LIST, SET, HASH, ZSET...), `event` the event name ("set",
+    /// "del", "expire", "lpush"...). Costs one config read when disabled.
+    pub fn notify(&mut self, class: u32, event: &str, key: &[u8]) {
+        let db = self.client.db;
+        self.notify_db(class, event, key, db);
+    }
+
+    /// `notify` for a key of another database (MOVE's `move_to`, COPY ...
+    /// DB's `copy_to`).
+    pub fn notify_db(&mut self, class: u32, event: &str, key: &[u8], db: usize) {
+        let flags = self.shared.config.read().notify_keyspace_events;
+        if flags & class == 0 {
+            return;
+        }
+        let mut me = SelfOut { id: self.client.id, out: self.out };
+        // Keys this command expired on its way come first, as in Redis
+        // where lookups publish `expired` at once.
+        pubsub::flush_expired(self.shared, self.store, Some(&mut me), self.now_ms);
+        pubsub::notify_event(self.shared, flags, class, event, key, db, Some(&mut me), self.now_ms);
+    }
+
+    /// Publishes `expired` events for keys expired since the last call.
+    pub(crate) fn flush_expired(&mut self) {
+        let mut me = SelfOut { id: self.client.id, out: self.out };
+        pubsub::flush_expired(self.shared, self.store, Some(&mut me), self.now_ms);
     }
 
     /// The LRU clock: seconds, wrapping, as stored in entries.

@@ -70,12 +70,14 @@ pub fn dispatch(shared: &Shared, client: &mut Client, argv: &[Bytes], out: &mut 
     let rng = fastrand::Rng::with_seed(fastrand::u64(..));
     let mut ctx = Ctx { store: &mut store, out, client, shared, now_ms: now, rng };
     run(&mut ctx, spec, argv);
+    ctx.flush_expired();
     let resp3 = ctx.out.resp3;
     let outcome = match client.block.take() {
         Some(req) => Outcome::Blocked(shared.blocking.lock().register(&mut store, client, resp3, argv, req)),
         None => Outcome::Done,
     };
     blocking::serve_ready(shared, &mut store, now);
+    crate::pubsub::flush_expired(shared, &mut store, None, now);
     drop(store);
     shared.stats.total_commands_processed.fetch_add(1, Ordering::Relaxed);
     outcome
@@ -144,6 +146,7 @@ pub(crate) fn run_unblocked(
     let rng = fastrand::Rng::with_seed(fastrand::u64(..));
     let mut ctx = Ctx { store, out, client, shared, now_ms, rng };
     run_checked(&mut ctx, argv);
+    ctx.flush_expired();
     shared.stats.total_commands_processed.fetch_add(1, Ordering::Relaxed);
 }
 
@@ -162,6 +165,8 @@ pub fn disconnect(shared: &Shared, client: &mut Client) {
     let mut store = shared.store.lock();
     shared.blocking.lock().cancel(&mut store, client.id);
     unwatch_all(&mut store, client);
+    shared.pubsub.lock().remove_client(client.id);
+    client.subscriptions = 0;
 }
 
 /// The code `ClientInfo::last_cmd` stores for a command: its index in

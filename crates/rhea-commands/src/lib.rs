@@ -14,6 +14,8 @@ mod ctx;
 mod dispatch;
 mod error;
 pub mod families;
+pub mod generated;
+pub mod pubsub;
 mod shared;
 pub mod table;
 

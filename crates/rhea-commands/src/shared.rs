@@ -4,7 +4,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use parking_lot::{Mutex, RwLock};
 use rhea_store::Store;
 
-use crate::{blocking::Blocking, client::ClientRegistry, config::Config};
+use crate::{blocking::Blocking, client::ClientRegistry, config::Config, pubsub::PubSub};
 
 /// Wall-clock time in unix milliseconds: the stamp put on each request.
 pub fn now_ms() -> i64 {
@@ -31,6 +31,8 @@ pub struct Shared {
     pub clients: ClientRegistry,
     /// Clients blocked on keys. Locked only while the store is locked.
     pub blocking: Mutex<Blocking>,
+    /// Pub/sub subscriptions. Locked after the store when both are needed.
+    pub pubsub: Mutex<PubSub>,
     pub stats: ServerStats,
     pub next_client_id: AtomicU64,
     pub started: Instant,
@@ -48,6 +50,7 @@ impl Shared {
             config: RwLock::new(config),
             clients: ClientRegistry::default(),
             blocking: Mutex::new(Blocking::default()),
+            pubsub: Mutex::new(PubSub::default()),
             stats: ServerStats::default(),
             next_client_id: AtomicU64::new(1),
             started: Instant::now(),

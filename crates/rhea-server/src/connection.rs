@@ -172,7 +172,17 @@ impl Conn<'_> {
             return Ok(());
         }
         self.shared.stats.total_net_output_bytes.fetch_add(self.out.len() as u64, Ordering::Relaxed);
-        self.stream.write_all(&self.out.buf).await.map_err(|_| Closed)?;
+        // A client that does not read (a slow subscriber) can keep this
+        // write pending forever: a kill (output buffer limit, CLIENT KILL)
+        // must still end it. `kill` wakes every registered waiter.
+        let killed = self.info.kill_notify.notified();
+        if self.info.killed.load(Ordering::Acquire) {
+            return Err(Closed);
+        }
+        tokio::select! {
+            r = self.stream.write_all(&self.out.buf) => r.map_err(|_| Closed)?,
+            _ = killed => return Err(Closed),
+        }
         self.out.buf.clear();
         if pushed > 0 {
             self.info.push_pending.fetch_sub(pushed, Ordering::Relaxed);

@@ -36,7 +36,10 @@ fn active_expire(shared: &Shared, budget: Duration) {
         loop {
             let (checked, expired) = {
                 let mut store = shared.store.lock();
-                store.dbs[i].active_expire(now_ms(), CHECKS_PER_STEP)
+                let now = now_ms();
+                let r = store.dbs[i].active_expire(now, CHECKS_PER_STEP);
+                rhea_commands::pubsub::flush_expired(shared, &mut store, None, now);
+                r
             };
             if checked == 0 || expired * 10 < checked || start.elapsed() > budget {
                 break;

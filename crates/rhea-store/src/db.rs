@@ -57,6 +57,9 @@ pub struct Db {
     expire_cursor: usize,
     /// Keys removed because their TTL passed (INFO `expired_keys`).
     pub expired_keys: u64,
+    /// The keys expired since the command layer last took them, in order,
+    /// for `expired` keyspace notifications (see `take_expired`).
+    pub expired_log: Vec<Sds>,
     /// Keys some client WATCHes: (version, number of watchers). Every change
     /// to such a key gets a new version, so EXEC can tell it was modified.
     watched: HashMap<Sds, (u64, u32), RandomState>,
@@ -92,6 +95,7 @@ impl Db {
         if self.map.get_index(i).is_some_and(|(_, e)| e.is_expired(now)) {
             self.remove(key);
             self.expired_keys += 1;
+            self.expired_log.push(Sds::new(key));
             return None;
         }
         self.map.get_index_mut(i).map(|(_, e)| e)
@@ -103,6 +107,7 @@ impl Db {
             Some(e) if e.is_expired(now) => {
                 self.remove(key);
                 self.expired_keys += 1;
+                self.expired_log.push(Sds::new(key));
                 true
             }
             _ => false,
@@ -249,8 +254,14 @@ impl Db {
             let k = k.clone();
             self.remove(&k);
             self.expired_keys += 1;
+            self.expired_log.push(k);
         }
         None
+    }
+
+    /// Takes the keys expired (lazily or actively) since the last call.
+    pub fn take_expired(&mut self) -> Vec<Sds> {
+        std::mem::take(&mut self.expired_log)
     }
 
     /// Marks `key` modified for WATCH. Structural changes (insert, remove,
@@ -351,6 +362,7 @@ impl Db {
                         self.volatile -= 1;
                     }
                     self.touch(&k);
+                    self.expired_log.push(k);
                 }
                 expired += 1;
                 self.expired_keys += 1;

@@ -145,6 +145,14 @@ pub const COMMANDS: &[CommandSpec] = &[
 ];
 
 fn ping(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    if ctx.client.subscriptions > 0 && !ctx.out.resp3 && argv.len() <= 2 {
+        // Subscribed RESP2 clients can only read pushes: Redis answers with
+        // a message-like array.
+        ctx.out.array(2);
+        ctx.out.bulk(b"pong");
+        ctx.out.bulk(argv.get(1).map_or(&b""[..], |a| &a[..]));
+        return Ok(());
+    }
     match argv.len() {
         1 => ctx.out.simple("PONG"),
         2 => ctx.out.bulk(&argv[1]),
@@ -187,6 +195,8 @@ fn reset(ctx: &mut Ctx, _argv: &[Bytes]) -> CmdResult {
     ctx.client.multi = None;
     ctx.client.multi_dirty = false;
     crate::dispatch::unwatch_all(ctx.store, ctx.client);
+    ctx.shared.pubsub.lock().remove_client(ctx.client.id);
+    ctx.client.subscriptions = 0;
     set_resp(ctx, 2);
     ctx.client.select(0);
     *ctx.client.info.name.lock() = None;
@@ -386,8 +396,16 @@ fn client_type(arg: &[u8]) -> Result<ClientType, CmdError> {
     Ok(t)
 }
 
-fn type_of(_c: &ClientInfo) -> ClientType {
-    ClientType::Normal
+fn type_of(c: &ClientInfo) -> ClientType {
+    if subscription_counts(c).iter().any(|&n| n > 0) {
+        ClientType::Pubsub
+    } else {
+        ClientType::Normal
+    }
+}
+
+fn subscription_counts(c: &ClientInfo) -> [usize; 3] {
+    [c.sub_count.load(Ordering::Relaxed), c.psub_count.load(Ordering::Relaxed), c.ssub_count.load(Ordering::Relaxed)]
 }
 
 /// One CLIENT LIST line (without the newline), fields in Redis 7.0's order.
@@ -398,11 +416,17 @@ pub fn client_line(c: &ClientInfo, now_ms: i64, s: &mut String) {
     let name = name.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
     let age = c.created.elapsed().as_secs();
     let idle = (now_ms - c.last_interaction_ms.load(Ordering::Relaxed)).max(0) / 1000;
-    let flags = if c.no_evict.load(Ordering::Relaxed) { "e" } else { "N" };
+    let [sub, psub, ssub] = subscription_counts(c);
+    let flags = match (sub + psub + ssub > 0, c.no_evict.load(Ordering::Relaxed)) {
+        (true, true) => "Pe",
+        (true, false) => "P",
+        (false, true) => "e",
+        (false, false) => "N",
+    };
     let cmd = command_name(c.last_cmd.load(Ordering::Relaxed)).unwrap_or_else(|| "NULL".into());
     let _ = write!(
         s,
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf=0 \
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf=0 \
          qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=16384 events=r cmd={} \
          user=default redir=-1 resp={}",
         c.id,
@@ -414,6 +438,9 @@ pub fn client_line(c: &ClientInfo, now_ms: i64, s: &mut String) {
         idle,
         flags,
         c.db.load(Ordering::Relaxed),
+        sub,
+        psub,
+        ssub,
         cmd,
         c.resp.load(Ordering::Relaxed),
     );

@@ -11,6 +11,7 @@ use super::connection::help_reply;
 use super::{arg_i64, is};
 use crate::config::{self, Config};
 use crate::error::{CmdError, CmdResult};
+use crate::generated::{self, info_field, Doc};
 use crate::table::{flags::*, CommandSpec, CommandTable};
 use crate::Ctx;
 
@@ -679,7 +680,60 @@ fn find_command(name: &[u8]) -> Option<(String, &'static CommandSpec)> {
     }
 }
 
+/// A command's COMMAND INFO entry: Redis's own (generated) entry for the
+/// commands Redis has, so key specs and tips are exact; the table's for
+/// Rhea-only ones.
 fn write_command_info(ctx: &mut Ctx, full_name: &str, c: &CommandSpec) {
+    match generated::info(full_name) {
+        Some(doc) => write_generated_info(ctx, doc, c),
+        None => write_table_info(ctx, full_name, c),
+    }
+}
+
+/// Redis's entry with its subcommand list cut down to the subcommands Rhea
+/// implements, so a client never sees one it cannot call.
+fn write_generated_info(ctx: &mut Ctx, doc: &'static Doc, c: &CommandSpec) {
+    let fields = doc.items();
+    let redis_subs = fields.get(info_field::SUBCOMMANDS).map_or(&[][..], Doc::items);
+    if redis_subs.is_empty() && c.subcommands.is_empty() {
+        doc.write(ctx.out);
+        return;
+    }
+    ctx.out.array(fields.len());
+    for f in fields.iter().take(info_field::SUBCOMMANDS) {
+        f.write(ctx.out);
+    }
+    let subs: Vec<(String, &CommandSpec)> =
+        c.subcommands.iter().map(|s| (format!("{}|{}", c.name, s.name), s)).collect();
+    // Redis answers an empty set for "no subcommands" and an array otherwise.
+    if subs.is_empty() {
+        ctx.out.set(0);
+        return;
+    }
+    ctx.out.array(subs.len());
+    for (full, s) in generated_first(subs, redis_subs.iter().filter_map(|e| e.items().first()?.as_str())) {
+        write_command_info(ctx, &full, s);
+    }
+}
+
+/// Rhea's subcommands in the order Redis's generated entry lists them, then
+/// any Rhea-only ones.
+fn generated_first(
+    mut subs: Vec<(String, &CommandSpec)>,
+    redis_order: impl Iterator<Item = &'static str>,
+) -> Vec<(String, &CommandSpec)> {
+    let mut ordered = Vec::with_capacity(subs.len());
+    for name in redis_order {
+        if let Some(i) = subs.iter().position(|(full, _)| full == name) {
+            ordered.push(subs.remove(i));
+        }
+    }
+    ordered.append(&mut subs);
+    ordered
+}
+
+/// The entry built from the table, for commands Redis does not have.
+fn write_table_info(ctx: &mut Ctx, full_name: &str, c: &CommandSpec) {
     let out = &mut *ctx.out;
     out.array(10);
     out.bulk_str(full_name);
@@ -700,7 +754,7 @@ fn write_command_info(ctx: &mut Ctx, full_name: &str, c: &CommandSpec) {
     for t in c.tips {
         out.bulk_str(t);
     }
-    // Key specs are not declared in the table yet.
+    // Key specs are not declared in the table.
     out.set(0);
     if c.subcommands.is_empty() {
         out.set(0);
@@ -740,9 +794,40 @@ fn command_info(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
+/// A command's COMMAND DOCS name and entry, generated from Redis where Redis
+/// has the command (arguments, history, doc flags...), else from the table.
 fn write_command_docs(ctx: &mut Ctx, full_name: &str, c: &CommandSpec) {
+    ctx.out.bulk_str(full_name);
+    let Some(doc) = generated::docs(full_name) else {
+        return write_table_docs(ctx, c);
+    };
+    let redis_subs = doc.get("subcommands");
+    if redis_subs.is_none() && c.subcommands.is_empty() {
+        doc.write(ctx.out);
+        return;
+    }
+    let subs: Vec<(String, &CommandSpec)> =
+        c.subcommands.iter().map(|s| (format!("{}|{}", c.name, s.name), s)).collect();
+    let others: Vec<&(Doc, Doc)> = doc.pairs().iter().filter(|(k, _)| k.as_str() != Some("subcommands")).collect();
+    // Redis leaves the field out when there are no subcommands.
+    ctx.out.map(others.len() + !subs.is_empty() as usize);
+    for (k, v) in others {
+        k.write(ctx.out);
+        v.write(ctx.out);
+    }
+    if subs.is_empty() {
+        return;
+    }
+    ctx.out.bulk_str("subcommands");
+    ctx.out.map(subs.len());
+    let redis_order = redis_subs.map_or(&[][..], Doc::pairs).iter().filter_map(|(k, _)| k.as_str());
+    for (full, s) in generated_first(subs, redis_order) {
+        write_command_docs(ctx, &full, s);
+    }
+}
+
+fn write_table_docs(ctx: &mut Ctx, c: &CommandSpec) {
     let out = &mut *ctx.out;
-    out.bulk_str(full_name);
     let has_subs = !c.subcommands.is_empty();
     out.map(4 + has_subs as usize);
     for (k, v) in [("summary", c.summary), ("since", c.since), ("group", c.group), ("complexity", c.complexity)] {
@@ -822,19 +907,33 @@ fn command_list(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
+/// COMMAND GETKEYS, checking in Redis's order: known command, a command
+/// that can have keys at all, arity, then the keys of these arguments.
 fn command_getkeys(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let cmd_argv = &argv[2..];
     let table = CommandTable::get();
-    let spec = match table.resolve(cmd_argv) {
-        Ok((cmd, sub)) => sub.unwrap_or(cmd),
+    let (spec, full_name) = match table.resolve(cmd_argv) {
+        Ok((cmd, Some(sub))) => (sub, format!("{}|{}", cmd.name, sub.name)),
+        Ok((cmd, None)) => (cmd, cmd.name.to_string()),
         Err(_) => return Err(CmdError::err("Invalid command specified")),
     };
+    if spec.first_key <= 0 && spec.keys_fn.is_none() {
+        return Err(CmdError::err("The command has no key arguments"));
+    }
     if !spec.arity_ok(cmd_argv.len()) {
         return Err(CmdError::err("Invalid number of arguments specified for command"));
     }
     let keys = spec.key_positions(cmd_argv);
     if keys.is_empty() {
-        return Err(CmdError::err("The command has no key arguments"));
+        // EVAL with zero keys and the like: Redis flags them no_mandatory_keys.
+        let optional = generated::info(&full_name)
+            .and_then(|e| e.items().get(info_field::FLAGS))
+            .is_some_and(|f| f.items().iter().any(|x| x.as_str() == Some("no_mandatory_keys")));
+        if optional {
+            ctx.out.array(0);
+            return Ok(());
+        }
+        return Err(CmdError::err("Invalid arguments specified for command"));
     }
     ctx.out.array(keys.len());
     for i in keys {
