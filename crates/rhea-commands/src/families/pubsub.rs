@@ -58,7 +58,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.0.0",
         complexity: "O(N+M) where N is the number of clients subscribed to the receiving channel and M is the total \
                      number of subscribed patterns (by any client).",
-        ..ps("publish", 3, PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE, publish)
+        ..ps("publish", 3, PUBSUB | LOADING | STALE | FAST, publish)
     },
     CommandSpec {
         acl: SLOW,
@@ -79,7 +79,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         summary: "Post a message to a shard channel",
         since: "7.0.0",
         complexity: "O(N) where N is the number of clients subscribed to the receiving shard channel.",
-        ..ps("spublish", 3, PUBSUB | LOADING | STALE | FAST | MAY_REPLICATE, spublish).keys(1, 1, 1)
+        ..ps("spublish", 3, PUBSUB | LOADING | STALE | FAST, spublish).keys(1, 1, 1)
     },
     CommandSpec {
         acl: &["slow"],
