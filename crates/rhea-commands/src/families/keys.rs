@@ -6,6 +6,7 @@ use rhea_store::{glob_match, Entry, ScanFilter, Sds, Value};
 
 use super::{arg_i64, is, At};
 use crate::error::{CmdError, CmdResult};
+use crate::pubsub::notify;
 use crate::table::{flags::*, CommandSpec};
 use crate::Ctx;
 
@@ -227,11 +228,14 @@ fn lookup_write<'a>(ctx: &'a mut Ctx<'_>, key: &[u8]) -> Option<&'a mut Entry> {
 
 fn del(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let now = ctx.now_ms;
-    let db = ctx.db();
     let mut n = 0;
     for k in &argv[1..] {
+        let db = ctx.db();
         db.expire_if_needed(k, now);
-        n += db.remove(k).is_some() as i64;
+        if db.remove(k).is_some() {
+            n += 1;
+            ctx.notify(notify::GENERIC, "del", k);
+        }
     }
     ctx.out.int(n);
     Ok(())
@@ -277,6 +281,8 @@ fn rename_generic(ctx: &mut Ctx, argv: &[Bytes], nx: bool) -> CmdResult {
         if let Some((_, entry)) = db.remove_entry(src) {
             db.insert_entry(Sds::new(dst), entry);
         }
+        ctx.notify(notify::GENERIC, "rename_from", src);
+        ctx.notify(notify::GENERIC, "rename_to", dst);
     }
     match (nx, done) {
         (false, _) => ctx.out.ok(),
@@ -317,6 +323,8 @@ fn move_cmd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if let Some((k, entry)) = ctx.store.dbs[src].remove_entry(key) {
         ctx.store.dbs[dst].insert_entry(k, entry);
     }
+    ctx.notify_db(notify::GENERIC, "move_from", key, src);
+    ctx.notify_db(notify::GENERIC, "move_to", key, dst);
     ctx.out.int(1);
     Ok(())
 }
@@ -367,6 +375,7 @@ fn copy(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         return Ok(());
     }
     db.insert_entry(Sds::new(dst), entry);
+    ctx.notify_db(notify::GENERIC, "copy_to", dst, o.dst_db);
     ctx.out.int(1);
     Ok(())
 }
@@ -551,10 +560,15 @@ fn expire_generic(ctx: &mut Ctx, argv: &[Bytes], basetime: i64, seconds: bool, c
     if when <= now {
         // Redis deletes rather than stores a TTL already passed.
         db.remove(key);
+        ctx.notify(notify::GENERIC, "del", key);
+        ctx.out.int(1);
     } else {
         db.set_expire(key, when);
+        // Redis replies before notifying here (a client subscribed to its
+        // own events sees the order).
+        ctx.out.int(1);
+        ctx.notify(notify::GENERIC, "expire", key);
     }
-    ctx.out.int(1);
     Ok(())
 }
 
@@ -603,6 +617,7 @@ fn persist(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let had_ttl = lookup_write(ctx, key).is_some_and(|e| e.expire_at().is_some());
     if had_ttl {
         ctx.db().set_expire(key, 0);
+        ctx.notify(notify::GENERIC, "persist", key);
     }
     ctx.out.int(had_ttl as i64);
     Ok(())

@@ -6,6 +6,7 @@ use rhea_store::{Sds, Value};
 
 use super::{arg_i64, is, lookup_read, lookup_write, At};
 use crate::error::{CmdError, CmdResult};
+use crate::pubsub::notify;
 use crate::table::{flags::*, CommandSpec};
 use crate::Ctx;
 
@@ -349,6 +350,10 @@ fn set_generic(
         Ttl::Clear | Ttl::Persist => 0,
     };
     db.insert(key, Value::Str(Sds::new(val)), expire, at.lru);
+    ctx.notify(notify::STRING, "set", key);
+    if matches!(o.ttl, Ttl::At(_)) {
+        ctx.notify(notify::GENERIC, "expire", key);
+    }
     if !o.get {
         on_set(ctx);
     }
@@ -425,7 +430,8 @@ fn mset_generic(ctx: &mut Ctx, argv: &[Bytes], nx: bool) -> CmdResult {
         return Ok(());
     }
     for kv in argv[1..].chunks_exact(2) {
-        db.insert(&kv[0], Value::Str(Sds::new(&kv[1])), 0, at.lru);
+        ctx.store.dbs[at.db].insert(&kv[0], Value::Str(Sds::new(&kv[1])), 0, at.lru);
+        ctx.notify(notify::STRING, "set", &kv[0]);
     }
     if nx {
         ctx.out.int(1);
@@ -453,6 +459,7 @@ fn getdel(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         }
     }
     ctx.store.dbs[at.db].remove(&argv[1]);
+    ctx.notify(notify::GENERIC, "del", &argv[1]);
     Ok(())
 }
 
@@ -464,6 +471,7 @@ fn getex(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         ctx.out.null();
         return Ok(());
     };
+    let had_ttl = e.expire_at().is_some();
     let s = as_str(&e.value)?;
     let o = raw.resolve(at.now, "getex")?;
     ctx.out.bulk(s);
@@ -473,12 +481,17 @@ fn getex(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         // An absolute time already past deletes the key (checkAlreadyExpired).
         Ttl::At(t) if absolute && t <= at.now => {
             db.remove(key);
+            ctx.notify(notify::GENERIC, "del", key);
         }
         Ttl::At(t) => {
             db.set_expire(key, t);
+            ctx.notify(notify::GENERIC, "expire", key);
         }
         Ttl::Persist => {
             db.set_expire(key, 0);
+            if had_ttl {
+                ctx.notify(notify::GENERIC, "persist", key);
+            }
         }
         Ttl::Keep | Ttl::Clear => {}
     }
@@ -507,6 +520,8 @@ fn append(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             len
         }
     };
+    ctx.db().touch(key);
+    ctx.notify(notify::STRING, "append", key);
     ctx.out.int(len as i64);
     Ok(())
 }
@@ -545,6 +560,7 @@ fn incr_by(ctx: &mut Ctx, key: &[u8], incr: i64) -> CmdResult {
     };
     let new = old.checked_add(incr).ok_or(CmdError::Overflow)?;
     db.insert(key, Value::Str(Sds::new(new.to_string().as_bytes())), expire, at.lru);
+    ctx.notify(notify::STRING, "incrby", key);
     ctx.out.int(new);
     Ok(())
 }
@@ -593,6 +609,7 @@ fn incrbyfloat(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if let Some(e) = db.get_mut(key, at.now) {
         e.no_int_encoding = true;
     }
+    ctx.notify(notify::STRING, "incrbyfloat", key);
     ctx.out.bulk(text.as_bytes());
     Ok(())
 }
@@ -640,6 +657,7 @@ fn setrange(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let at = At::of(ctx);
     let fits = fits(ctx.shared, offset as u64, value.len());
     let db = &mut ctx.store.dbs[at.db];
+    let mut written = !value.is_empty();
     let len = match lookup_write(db, at, key) {
         None if value.is_empty() => 0,
         None => {
@@ -659,6 +677,7 @@ fn setrange(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         Some(e) => {
             let cur = as_str(&e.value)?.len();
             if value.is_empty() {
+                written = false;
                 cur
             } else {
                 if !fits {
@@ -677,6 +696,10 @@ fn setrange(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             }
         }
     };
+    if written {
+        ctx.db().touch(key);
+        ctx.notify(notify::STRING, "setrange", key);
+    }
     ctx.out.int(len as i64);
     Ok(())
 }
