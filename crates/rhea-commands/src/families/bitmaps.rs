@@ -569,13 +569,13 @@ fn signed_overflow(value: i64, incr: i64, bits: u32, ow: Overflow) -> Option<i64
     }
 }
 
-/// Runs one SET/INCRBY on the bytes: the reply value, or None when
-/// OVERFLOW FAIL refuses it (nothing is written then).
-fn apply_write(v: &mut [u8], c: &FieldCmd) -> Option<i64> {
+/// Runs one SET/INCRBY on the bytes: the reply value and whether the field
+/// changed, or None when OVERFLOW FAIL refuses it (nothing is written then).
+fn apply_write(v: &mut [u8], c: &FieldCmd) -> Option<(i64, bool)> {
     let (is_incr, arg) = match c.op {
         FieldOp::Set(x) => (false, x),
         FieldOp::IncrBy(x) => (true, x),
-        FieldOp::Get => return Some(0),
+        FieldOp::Get => return Some((0, false)),
     };
     if c.signed {
         let old = get_signed(v, c.offset, c.bits);
@@ -591,7 +591,7 @@ fn apply_write(v: &mut [u8], c: &FieldCmd) -> Option<i64> {
             return None;
         }
         set_unsigned(v, c.offset, c.bits, newval as u64);
-        Some(ret)
+        Some((ret, old != newval))
     } else {
         let old = get_unsigned(v, c.offset, c.bits);
         let (ovf, newval, ret) = if is_incr {
@@ -606,7 +606,7 @@ fn apply_write(v: &mut [u8], c: &FieldCmd) -> Option<i64> {
             return None;
         }
         set_unsigned(v, c.offset, c.bits, newval);
-        Some(ret as i64)
+        Some((ret as i64, old != newval))
     }
 }
 
@@ -642,16 +642,22 @@ fn bitfield_generic(ctx: &mut Ctx, argv: &[Bytes], read_only_cmd: bool) -> CmdRe
     let highest =
         cmds.iter().filter(|c| c.op != FieldOp::Get).map(|c| c.offset + u64::from(c.bits) - 1).max().unwrap_or(0);
     let db = &mut ctx.store.dbs[at.db];
-    let replies = with_bit_string(db, at, &argv[1], highest, |v, _| {
+    let replies = with_bit_string(db, at, &argv[1], highest, |v, dirty| {
+        // As in Redis 7.0, the key is signalled when an applied SET/INCRBY
+        // changed its field, or any applied one if the string was created
+        // or grown; ops refused by OVERFLOW FAIL never count.
+        let mut changed = false;
         let replies: Vec<Option<i64>> = cmds
             .iter()
             .map(|c| match c.op {
                 FieldOp::Get => Some(read_field(v, c)),
-                _ => apply_write(v, c),
+                _ => apply_write(v, c).map(|(r, ch)| {
+                    changed |= dirty || ch;
+                    r
+                }),
             })
             .collect();
-        // Redis signals the key for every SET/INCRBY, even a refused one.
-        (replies, true)
+        (replies, changed)
     })?;
     ctx.out.array(replies.len());
     for r in replies {
