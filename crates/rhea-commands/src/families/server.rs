@@ -12,6 +12,7 @@ use super::{arg_i64, is};
 use crate::config::{self, Config};
 use crate::error::{CmdError, CmdResult};
 use crate::generated::{self, info_field, Doc};
+use crate::pubsub::Kind;
 use crate::table::{flags::*, CommandSpec, CommandTable};
 use crate::Ctx;
 
@@ -440,10 +441,12 @@ fn info_section(ctx: &mut Ctx, section: &str, s: &mut String) {
             let _ = write!(
                 s,
                 "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\n\
-                 client_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{}\r\n\
+                 client_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:{}\r\nblocked_clients:{}\r\n\
                  tracking_clients:0\r\nclients_in_timeout_table:{}\r\n",
                 shared.clients.len(),
                 cfg.maxclients,
+                // Output Rhea holds for a client: its pushes not yet written.
+                shared.clients.snapshot().iter().map(|c| c.push_pending.load(Ordering::Relaxed)).max().unwrap_or(0),
                 blocked,
                 blocked,
             );
@@ -495,6 +498,7 @@ fn info_section(ctx: &mut Ctx, section: &str, s: &mut String) {
         "stats" => {
             let st = &ctx.store.stats;
             let expired = st.expired_keys + ctx.store.dbs.iter().map(|d| d.expired_keys).sum::<u64>();
+            let ps = shared.pubsub.lock();
             let _ = write!(
                 s,
                 "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
@@ -505,8 +509,8 @@ fn info_section(ctx: &mut Ctx, section: &str, s: &mut String) {
                  sync_partial_ok:0\r\nsync_partial_err:0\r\nexpired_keys:{expired}\r\nexpired_stale_perc:0.00\r\n\
                  expired_time_cap_reached_count:0\r\nexpire_cycle_cpu_milliseconds:0\r\nevicted_keys:0\r\n\
                  evicted_clients:0\r\ntotal_eviction_exceeded_time:0\r\ncurrent_eviction_exceeded_time:0\r\n\
-                 keyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\n\
-                 pubsubshard_channels:0\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\nmigrate_cached_sockets:0\r\n\
+                 keyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\n\
+                 pubsubshard_channels:{}\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\nmigrate_cached_sockets:0\r\n\
                  slave_expires_tracked_keys:0\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\n\
                  active_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\ntotal_active_defrag_time:0\r\n\
                  current_active_defrag_time:0\r\ntracking_total_keys:0\r\ntracking_total_items:0\r\n\
@@ -520,6 +524,9 @@ fn info_section(ctx: &mut Ctx, section: &str, s: &mut String) {
                 stats.rejected_connections.load(Ordering::Relaxed),
                 st.keyspace_hits,
                 st.keyspace_misses,
+                ps.num_channels(Kind::Channel),
+                ps.numpat(),
+                ps.num_channels(Kind::Shard),
             );
         }
         "replication" => {
