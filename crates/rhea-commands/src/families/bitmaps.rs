@@ -8,6 +8,7 @@ use rhea_store::{Db, Sds, Value};
 
 use super::{arg_i64, is, lookup_read, lookup_write, At};
 use crate::error::{CmdError, CmdResult};
+use crate::pubsub::notify;
 use crate::table::{flags::*, CommandSpec};
 use crate::Ctx;
 
@@ -108,24 +109,24 @@ fn bit_offset(ctx: &Ctx, arg: &[u8], hash_bits: u64) -> Result<u64, CmdError> {
 /// Redis's `lookupStringForBitCommand`: the string at `key` zero-padded to
 /// hold bit `maxbit` (created if missing, raw-encoded from then on), handed
 /// to `f` with whether it was created or grown; `f` says whether the key
-/// changed (for WATCH).
+/// changed (signalled for WATCH, and returned for keyspace events).
 fn with_bit_string<R>(
     db: &mut Db,
     at: At,
     key: &[u8],
     maxbit: u64,
     f: impl FnOnce(&mut Vec<u8>, bool) -> (R, bool),
-) -> Result<R, CmdError> {
+) -> Result<(R, bool), CmdError> {
     let need = (maxbit >> 3) as usize + 1;
     match lookup_write(db, at, key) {
         None => {
             let mut v = vec![0u8; need];
-            let (r, _) = f(&mut v, true);
+            let (r, changed) = f(&mut v, true);
             db.insert(key, Value::Str(Sds::from_vec(v)), 0, at.lru);
             if let Some(e) = db.get_mut(key, at.now) {
                 e.raw = true;
             }
-            Ok(r)
+            Ok((r, changed))
         }
         Some(e) => {
             as_str(&e.value)?;
@@ -140,7 +141,7 @@ fn with_bit_string<R>(
             if changed {
                 db.touch(key);
             }
-            Ok(r)
+            Ok((r, changed))
         }
     }
 }
@@ -154,7 +155,7 @@ fn setbit(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     }
     let at = At::of(ctx);
     let db = &mut ctx.store.dbs[at.db];
-    let old = with_bit_string(db, at, &argv[1], offset, |v, dirty| {
+    let (old, changed) = with_bit_string(db, at, &argv[1], offset, |v, dirty| {
         let byte = (offset >> 3) as usize;
         let mask = 1u8 << (7 - (offset & 7));
         let old = v[byte] & mask != 0;
@@ -165,6 +166,9 @@ fn setbit(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         }
         (old, dirty || old != (on == 1))
     })?;
+    if changed {
+        ctx.notify(notify::STRING, "setbit", &argv[1]);
+    }
     ctx.out.int(i64::from(old));
     Ok(())
 }
@@ -367,7 +371,9 @@ fn bitop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let dest = &argv[2];
     let db = &mut ctx.store.dbs[at.db];
     if maxlen == 0 {
-        db.remove(dest);
+        if db.remove(dest).is_some() {
+            ctx.notify(notify::GENERIC, "del", dest);
+        }
         ctx.out.int(0);
         return Ok(());
     }
@@ -394,6 +400,7 @@ fn bitop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if let Some(e) = db.get_mut(dest, at.now) {
         e.raw = true;
     }
+    ctx.notify(notify::STRING, "set", dest);
     ctx.out.int(maxlen as i64);
     Ok(())
 }
@@ -642,7 +649,7 @@ fn bitfield_generic(ctx: &mut Ctx, argv: &[Bytes], read_only_cmd: bool) -> CmdRe
     let highest =
         cmds.iter().filter(|c| c.op != FieldOp::Get).map(|c| c.offset + u64::from(c.bits) - 1).max().unwrap_or(0);
     let db = &mut ctx.store.dbs[at.db];
-    let replies = with_bit_string(db, at, &argv[1], highest, |v, dirty| {
+    let (replies, changed) = with_bit_string(db, at, &argv[1], highest, |v, dirty| {
         // As in Redis 7.0, the key is signalled when an applied SET/INCRBY
         // changed its field, or any applied one if the string was created
         // or grown; ops refused by OVERFLOW FAIL never count.
@@ -665,6 +672,10 @@ fn bitfield_generic(ctx: &mut Ctx, argv: &[Bytes], read_only_cmd: bool) -> CmdRe
             Some(n) => ctx.out.int(n),
             None => ctx.out.null(),
         }
+    }
+    // Redis publishes BITFIELD's event after its reply is written.
+    if changed {
+        ctx.notify(notify::STRING, "setbit", &argv[1]);
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ use rhea_store::{Sds, Value};
 
 use super::{lookup_read, lookup_write, At};
 use crate::error::{CmdError, CmdResult};
+use crate::pubsub::notify;
 use crate::table::{flags::*, CommandSpec};
 use crate::Ctx;
 
@@ -130,6 +131,9 @@ fn pfadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if failed {
         return Err(invalid_obj());
     }
+    if updated > 0 {
+        ctx.notify(notify::STRING, "pfadd", key);
+    }
     ctx.out.int(i64::from(updated > 0));
     Ok(())
 }
@@ -210,6 +214,8 @@ fn pfmerge(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         return Err(invalid_obj());
     }
     db.touch(dest);
+    // A merge is a mass add: Redis publishes `pfadd` for it.
+    ctx.notify(notify::STRING, "pfadd", dest);
     ctx.out.ok();
     Ok(())
 }
