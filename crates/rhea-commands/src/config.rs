@@ -339,7 +339,7 @@ pub const PARAMS: &[Param] = &[
 /// all or nothing, with Redis's error texts.
 fn set_obuf_limits(limits: &mut [ObufLimit; 3], text: &str) -> Result<(), String> {
     let words: Vec<&str> = text.split_whitespace().collect();
-    if words.len() % 4 != 0 {
+    if !words.len().is_multiple_of(4) {
         return Err("Wrong number of arguments in buffer limit configuration.".into());
     }
     let mut new = *limits;

@@ -443,7 +443,7 @@ pub fn notify_event(
         return;
     }
     for (chan, payload) in keyspace_channels(flags, class, event, key, db) {
-        ps.publish(false, &chan, &payload, me.as_mut().map(|m| &mut **m), limit, now_ms);
+        ps.publish(false, &chan, &payload, me.as_deref_mut(), limit, now_ms);
     }
 }
 
@@ -460,7 +460,7 @@ pub fn flush_expired(shared: &Shared, store: &mut Store, mut me: Option<&mut Sel
             continue;
         }
         for key in db.take_expired() {
-            notify_event(shared, flags, notify::EXPIRED, "expired", &key, i, me.as_mut().map(|m| &mut **m), now_ms);
+            notify_event(shared, flags, notify::EXPIRED, "expired", &key, i, me.as_deref_mut(), now_ms);
         }
     }
 }
