@@ -924,7 +924,7 @@ fn command_getkeys(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         Ok((cmd, None)) => (cmd, cmd.name.to_string()),
         Err(_) => return Err(CmdError::err("Invalid command specified")),
     };
-    if spec.first_key <= 0 && spec.keys_fn.is_none() {
+    if !has_key_args(&full_name, spec) {
         return Err(CmdError::err("The command has no key arguments"));
     }
     if !spec.arity_ok(cmd_argv.len()) {
@@ -947,6 +947,19 @@ fn command_getkeys(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         ctx.out.bulk(&cmd_argv[i]);
     }
     Ok(())
+}
+
+/// Redis's doesCommandHaveKeys: a key spec that is not a channel (SPUBLISH
+/// and SSUBSCRIBE declare their channels as `not_key` specs, so they have
+/// none). Rhea-only commands go by the table.
+fn has_key_args(full_name: &str, spec: &CommandSpec) -> bool {
+    match generated::info(full_name).and_then(|e| e.items().get(info_field::KEY_SPECS)) {
+        Some(specs) => specs
+            .items()
+            .iter()
+            .any(|ks| !ks.get("flags").is_some_and(|f| f.items().iter().any(|x| x.as_str() == Some("not_key")))),
+        None => spec.first_key > 0 || spec.keys_fn.is_some(),
+    }
 }
 
 const COMMAND_HELP: &[&str] = &[
