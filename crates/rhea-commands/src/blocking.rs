@@ -136,6 +136,7 @@ pub fn serve_ready(shared: &Shared, store: &mut Store, now_ms: i64) {
             let mut client = Client::new(w.info.clone(), true);
             client.db = w.db;
             client.serving_blocked = true;
+            client.ready_key = Some(key.clone());
             let argv = w.argv.clone();
             dispatch::run_unblocked(shared, store, &mut client, &argv, &mut out, now_ms);
             if client.block.is_some() {

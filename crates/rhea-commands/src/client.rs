@@ -134,6 +134,11 @@ pub struct Client {
     pub block: Option<BlockRequest>,
     /// Being re-run on behalf of a blocked client: must not block again.
     pub serving_blocked: bool,
+    /// While `serving_blocked`: the key whose new data triggered the re-run.
+    /// Redis serves a blocked client from that key only, and a command that
+    /// finds nothing there (emptied or retyped since) calls `Ctx::block`
+    /// again to stay blocked instead of replying.
+    pub ready_key: Option<Sds>,
     /// Channels plus patterns subscribed to; in RESP2, a subscribed client
     /// may only run (P)SUBSCRIBE, (P)UNSUBSCRIBE, PING, QUIT and RESET.
     pub subscriptions: usize,
@@ -153,6 +158,7 @@ impl Client {
             watched: Vec::new(),
             block: None,
             serving_blocked: false,
+            ready_key: None,
             subscriptions: 0,
         }
     }
