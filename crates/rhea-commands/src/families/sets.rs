@@ -10,6 +10,7 @@ use rhea_store::{glob_match, Db, Set, Store, Value};
 
 use super::{arg_i64, is, lookup_read, lookup_write, At};
 use crate::error::{CmdError, CmdResult};
+use crate::pubsub::notify;
 use crate::table::{flags::*, CommandSpec};
 use crate::Ctx;
 
@@ -206,22 +207,25 @@ fn set_or_create<'a>(db: &'a mut Db, at: At, key: &[u8], first: &[u8]) -> Result
 }
 
 fn sadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let key = &argv[1];
     let at = At::of(ctx);
     let max = max_intset(ctx);
     let db = &mut ctx.store.dbs[at.db];
-    let set = set_or_create(db, at, &argv[1], &argv[2])?;
+    let set = set_or_create(db, at, key, &argv[2])?;
     let added = argv[2..].iter().filter(|m| set.insert(m, max)).count();
     if added > 0 {
-        db.touch(&argv[1]);
+        db.touch(key);
+        ctx.notify(notify::SET, "sadd", key);
     }
     ctx.out.int(added as i64);
     Ok(())
 }
 
 fn srem(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let key = &argv[1];
     let at = At::of(ctx);
     let db = &mut ctx.store.dbs[at.db];
-    let Some(set) = write_set(db, at, &argv[1])? else {
+    let Some(set) = write_set(db, at, key)? else {
         ctx.out.int(0);
         return Ok(());
     };
@@ -234,11 +238,17 @@ fn srem(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             }
         }
     }
-    let empty = set.is_empty();
-    if empty {
-        db.remove(&argv[1]);
+    let emptied = set.is_empty();
+    if emptied {
+        db.remove(key);
     } else if removed > 0 {
-        db.touch(&argv[1]);
+        db.touch(key);
+    }
+    if removed > 0 {
+        ctx.notify(notify::SET, "srem", key);
+    }
+    if emptied {
+        ctx.notify(notify::GENERIC, "del", key);
     }
     ctx.out.int(removed);
     Ok(())
@@ -296,9 +306,12 @@ fn spop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             _ => return Err(CmdError::err("value is out of range, must be positive")),
         },
     };
+    let key = &argv[1];
     let at = At::of(ctx);
     let db = &mut ctx.store.dbs[at.db];
-    let Some(set) = write_set(db, at, &argv[1])?.filter(|s| !s.is_empty()) else {
+    // Empty sets are never stored; treating one as missing keeps the
+    // random draws below in a non-empty range.
+    let Some(set) = write_set(db, at, key)?.filter(|s| !s.is_empty()) else {
         match count {
             None => ctx.out.null(),
             Some(_) => ctx.out.set(0),
@@ -306,42 +319,41 @@ fn spop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         return Ok(());
     };
     let len = set.len();
-    let Some(count) = count else {
-        let popped = set.remove_indices(&[ctx.rng.usize(..len)]);
-        for m in &popped {
-            ctx.out.bulk(m);
-        }
-        finish_pop(db, &argv[1], at.now);
-        return Ok(());
-    };
-    if count == 0 {
+    if count == Some(0) {
         ctx.out.set(0);
         return Ok(());
     }
-    if count >= len as u64 {
-        ctx.out.set(len);
-        set.iter().for_each(|m| reply_member(ctx.out, m));
-        db.remove(&argv[1]);
-        return Ok(());
-    }
-    let positions = distinct_positions(&mut ctx.rng, len, count as usize);
-    let popped = set.remove_indices(&positions);
-    ctx.out.set(popped.len());
-    for m in &popped {
-        ctx.out.bulk(m);
-    }
-    finish_pop(db, &argv[1], at.now);
-    Ok(())
-}
-
-/// After members were popped: the key goes when empty, else it changed.
-fn finish_pop(db: &mut Db, key: &[u8], now: i64) {
-    let empty = matches!(db.get(key, now).map(|e| &e.value), Some(Value::Set(s)) if s.is_empty());
-    if empty {
-        db.remove(key);
-    } else {
+    // None: the whole set goes (count >= size).
+    let popped = match count {
+        Some(n) if n >= len as u64 => None,
+        Some(n) => Some(set.remove_indices(&distinct_positions(&mut ctx.rng, len, n as usize))),
+        None => Some(set.remove_indices(&[ctx.rng.usize(..len)])),
+    };
+    let emptied = popped.is_none() || set.is_empty();
+    let whole = if emptied { db.remove(key) } else { None };
+    if !emptied {
         db.touch(key);
     }
+    // Redis publishes `spop` before replying and `del` after.
+    ctx.notify(notify::SET, "spop", key);
+    match (count, popped) {
+        (None, Some(p)) => match p.first() {
+            Some(m) => ctx.out.bulk(m),
+            None => ctx.out.null(),
+        },
+        (Some(_), Some(p)) => {
+            ctx.out.set(p.len());
+            p.iter().for_each(|m| ctx.out.bulk(m));
+        }
+        (_, None) => match whole.as_ref().map(|e| &e.value) {
+            Some(Value::Set(s)) => reply_set(ctx.out, s),
+            _ => ctx.out.set(0),
+        },
+    }
+    if emptied {
+        ctx.notify(notify::GENERIC, "del", key);
+    }
+    Ok(())
 }
 
 fn srandmember(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
@@ -435,14 +447,22 @@ fn smove(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     }
-    if src_set.is_empty() {
+    let src_emptied = src_set.is_empty();
+    if src_emptied {
         db.remove(src);
     } else {
         db.touch(src);
     }
-    let dst_set = set_or_create(db, at, dst, member)?;
-    if dst_set.insert(member, max) {
+    let added = set_or_create(db, at, dst, member)?.insert(member, max);
+    if added {
         db.touch(dst);
+    }
+    ctx.notify(notify::SET, "srem", src);
+    if src_emptied {
+        ctx.notify(notify::GENERIC, "del", src);
+    }
+    if added {
+        ctx.notify(notify::SET, "sadd", dst);
     }
     ctx.out.int(1);
     Ok(())
@@ -656,6 +676,9 @@ fn store_generic(ctx: &mut Ctx, argv: &[Bytes], op: Option<SetOp>) -> CmdResult 
     let (dst, keys) = (&argv[1], &argv[2..]);
     lookup_all(ctx.store, at, keys, true)?;
     let sets = sets_of(&ctx.store.dbs[at.db], at, keys);
+    // SINTERSTORE with a missing key takes Redis's early exit, which
+    // publishes `del` before replying; the other empty results reply first.
+    let early_exit = op.is_none() && sets.iter().any(Option::is_none);
     let result = match op {
         None => {
             let mut s = Set::default();
@@ -672,11 +695,24 @@ fn store_generic(ctx: &mut Ctx, argv: &[Bytes], op: Option<SetOp>) -> CmdResult 
     let db = &mut ctx.store.dbs[at.db];
     let n = result.len();
     if n == 0 {
-        db.remove(dst);
+        let deleted = db.remove(dst).is_some();
+        if early_exit && deleted {
+            ctx.notify(notify::GENERIC, "del", dst);
+        }
+        ctx.out.int(0);
+        if !early_exit && deleted {
+            ctx.notify(notify::GENERIC, "del", dst);
+        }
     } else {
         db.insert(dst, Value::Set(Box::new(result)), 0, at.lru);
+        ctx.out.int(n as i64);
+        let event = match op {
+            None => "sinterstore",
+            Some(SetOp::Union) => "sunionstore",
+            Some(SetOp::Diff) => "sdiffstore",
+        };
+        ctx.notify(notify::SET, event, dst);
     }
-    ctx.out.int(n as i64);
     Ok(())
 }
 
@@ -742,7 +778,7 @@ fn sscan(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let o = parse_scan_options(&argv[3..])?;
     let mut found: Vec<Member> = Vec::new();
     let next = set.scan(cursor, o.count, |m| {
-        if o.pattern.map_or(true, |p| m.with_bytes(|b| glob_match(p, b, false))) {
+        if o.pattern.is_none_or(|p| m.with_bytes(|b| glob_match(p, b, false))) {
             found.push(m);
         }
     });
