@@ -120,7 +120,16 @@ impl ZSet {
         self.listpack
     }
 
+    /// Switches the reported encoding. A listpack stores scores as text
+    /// where -0 is written "0", so converting to one loses the sign of zero.
     pub fn set_listpack(&mut self, listpack: bool) {
+        if listpack && !self.listpack {
+            for n in self.nodes.iter_mut().skip(1) {
+                if n.score == 0.0 {
+                    n.score = 0.0;
+                }
+            }
+        }
         self.listpack = listpack;
     }
 
@@ -169,6 +178,8 @@ impl ZSet {
     /// Inserts a member that is not present, or gives an existing one a new
     /// score.
     pub fn add(&mut self, member: &[u8], score: f64) -> AddResult {
+        // Listpacks write -0 as "0" (see `set_listpack`).
+        let score = if self.listpack && score == 0.0 { 0.0 } else { score };
         if let Some(&n) = self.index.get(member) {
             let old = self.node(n).score;
             if old == score {
