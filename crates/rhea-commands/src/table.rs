@@ -197,6 +197,54 @@ impl CommandTable {
     }
 }
 
+/// Key positions of a `numkeys` command (ZUNIONSTORE, SINTERCARD, EVAL...)
+/// exactly as Redis 7.0's COMMAND GETKEYS finds them, for use as a
+/// `keys_fn`: `store` is the destination key's position if there is one,
+/// `numkeys_at` the count's position, keys follow from `first`. Redis first
+/// reads the key specs (strict integer, at least one key, all present; the
+/// destination comes first); if they do not apply it falls back to the
+/// command's getkeys function (C `atoi` of the count, destination last).
+/// No keys means the command would answer a syntax error.
+pub fn numkeys_positions(argv: &[Bytes], store: Option<usize>, numkeys_at: usize, first: usize) -> Vec<usize> {
+    let Some(count) = argv.get(numkeys_at) else { return Vec::new() };
+    let argc = argv.len() as i64;
+    if let Some(n) = rhea_resp::parse_i64(count).filter(|&n| n >= 1) {
+        if (first as i64).saturating_add(n - 1) < argc {
+            return store.into_iter().chain(first..first + n as usize).collect();
+        }
+    }
+    let n = c_atoi(count) as i64;
+    if n < 1 || n > (argc - first as i64) {
+        return Vec::new();
+    }
+    (first..first + n as usize).chain(store).collect()
+}
+
+/// C's `atoi` as glibc implements it: `(int) strtol(s, NULL, 10)`.
+fn c_atoi(s: &[u8]) -> i32 {
+    let mut i = 0;
+    while i < s.len() && matches!(s[i], b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r') {
+        i += 1;
+    }
+    let neg = match s.get(i) {
+        Some(b'-') => {
+            i += 1;
+            true
+        }
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        _ => false,
+    };
+    let mut v: i64 = 0;
+    for &c in s.iter().skip(i).take_while(|c| c.is_ascii_digit()) {
+        let d = (c - b'0') as i64;
+        v = if neg { v.saturating_mul(10).saturating_sub(d) } else { v.saturating_mul(10).saturating_add(d) };
+    }
+    v as i32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,5 +261,35 @@ mod tests {
                 assert_eq!(s.name, s.name.to_lowercase());
             }
         }
+    }
+
+    #[test]
+    fn numkeys_like_redis_getkeys() {
+        let argv = |s: &str| s.split(' ').map(|a| Bytes::copy_from_slice(a.as_bytes())).collect::<Vec<_>>();
+        let zs = |s: &str| numkeys_positions(&argv(s), Some(1), 2, 3);
+        let card = |s: &str| numkeys_positions(&argv(s), None, 1, 2);
+        // Answers of redis-server 7.0.15's COMMAND GETKEYS.
+        assert_eq!(zs("zunionstore d 2 a b"), vec![1, 3, 4]);
+        assert_eq!(zs("zunionstore d 2 a b c"), vec![1, 3, 4]);
+        assert_eq!(zs("zunionstore d 2abc a b"), vec![3, 4, 1]);
+        assert_eq!(zs("zunionstore d  2 a b").len(), 0, "empty count argument");
+        assert_eq!(
+            numkeys_positions(&[&b"z"[..], b"d", b" 2", b"a", b"b"].map(Bytes::copy_from_slice), Some(1), 2, 3),
+            vec![3, 4, 1]
+        );
+        assert!(zs("zunionstore d 0 a").is_empty());
+        assert!(zs("zunionstore d -1 a").is_empty());
+        assert!(zs("zunionstore d x a").is_empty());
+        assert!(zs("zunionstore d 3 a b").is_empty());
+        assert_eq!(card("sintercard 1 a b"), vec![2]);
+        assert!(card("sintercard 2 a").is_empty());
+        let eval = |s: &str| numkeys_positions(&argv(s), None, 2, 3);
+        assert!(eval("eval s 0").is_empty());
+        assert!(eval("eval s 2 a").is_empty());
+        assert_eq!(eval("eval s 1 a b"), vec![3]);
+        assert!(card("sintercard 99999999999999999999 a").is_empty());
+        assert_eq!(c_atoi(b"  -12x"), -12);
+        assert_eq!(c_atoi(b"4294967297"), 1);
+        assert_eq!(c_atoi(b"99999999999999999999"), -1);
     }
 }
