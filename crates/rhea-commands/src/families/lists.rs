@@ -193,9 +193,7 @@ pub const COMMANDS: &[CommandSpec] = &[
 
 /// Key positions of LMPOP / BLMPOP: `numkeys` at `at`, the keys after it.
 fn numkeys_keys(argv: &[Bytes], at: usize) -> Vec<usize> {
-    let n = argv.get(at).and_then(|a| parse_i64(a)).unwrap_or(0);
-    let n = usize::try_from(n).unwrap_or(0);
-    (at + 1..argv.len()).take(n).collect()
+    crate::table::numkeys_positions(argv, None, at, at + 1)
 }
 
 fn lmpop_keys(argv: &[Bytes]) -> Vec<usize> {

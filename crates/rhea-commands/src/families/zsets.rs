@@ -294,15 +294,11 @@ fn numkeys_keys_at_1(argv: &[Bytes]) -> Vec<usize> {
 
 /// Keys of `CMD destination numkeys key...`.
 fn store_keys(argv: &[Bytes]) -> Vec<usize> {
-    let mut keys = vec![1];
-    keys.extend(numkeys_keys(argv, 2));
-    keys
+    crate::table::numkeys_positions(argv, Some(1), 2, 3)
 }
 
 fn numkeys_keys(argv: &[Bytes], at: usize) -> Vec<usize> {
-    let n = argv.get(at).and_then(|a| rhea_resp::parse_i64(a)).unwrap_or(0);
-    let n = usize::try_from(n).unwrap_or(0);
-    (at + 1..argv.len()).take(n).collect()
+    crate::table::numkeys_positions(argv, None, at, at + 1)
 }
 
 // ---------------------------------------------------------------------------
