@@ -258,3 +258,60 @@ fn spop_keeps_a_big_intset_consistent() {
     }
     assert_eq!(c.ok(&["EXISTS", "s"]), Reply::Int(0));
 }
+
+fn hits_misses(c: &mut Conn) -> (i64, i64) {
+    let info = c.ok(&["INFO", "stats"]);
+    let text = String::from_utf8_lossy(info.as_bulk().expect("INFO is a bulk string")).into_owned();
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse::<i64>().ok()))
+            .unwrap_or_else(|| panic!("no {name} in INFO stats"))
+    };
+    (field("keyspace_hits:"), field("keyspace_misses:"))
+}
+
+#[test]
+fn keyspace_hits_and_misses_match_redis() {
+    // Which commands count hits and misses (lookupKeyRead) and which do not
+    // (lookupKeyWrite) is visible in INFO: compare the deltas per command.
+    let redis = Server::redis(&[]);
+    let rhea = Server::rhea(&[]);
+    let script: &[&[&str]] = &[
+        &["SADD", "a", "1", "2"],
+        &["SADD", "b", "2", "x"],
+        &["SREM", "a", "9"],
+        &["SREM", "missing", "9"],
+        &["SMEMBERS", "a"],
+        &["SMEMBERS", "missing"],
+        &["SISMEMBER", "a", "1"],
+        &["SMISMEMBER", "missing", "1"],
+        &["SCARD", "b"],
+        &["SRANDMEMBER", "a"],
+        &["SRANDMEMBER", "missing", "3"],
+        &["SPOP", "missing"],
+        &["SPOP", "b", "0"],
+        &["SMOVE", "a", "c", "1"],
+        &["SMOVE", "missing", "c", "1"],
+        &["SINTER", "a", "missing", "b"],
+        &["SUNION", "a", "b"],
+        &["SDIFF", "missing", "a"],
+        &["SINTERSTORE", "d", "a", "b"],
+        &["SUNIONSTORE", "d", "a", "missing"],
+        &["SDIFFSTORE", "d", "b", "a"],
+        &["SINTERCARD", "2", "a", "missing"],
+        &["SSCAN", "a", "0"],
+        &["SSCAN", "missing", "0"],
+    ];
+    let (mut a, mut b) = (redis.conn(), rhea.conn());
+    for cmd in script {
+        let (ha, hb) = (hits_misses(&mut a), hits_misses(&mut b));
+        a.ok(cmd);
+        b.ok(cmd);
+        let (ha2, hb2) = (hits_misses(&mut a), hits_misses(&mut b));
+        assert_eq!(
+            (ha2.0 - ha.0, ha2.1 - ha.1),
+            (hb2.0 - hb.0, hb2.1 - hb.1),
+            "{cmd:?}: (hits, misses) deltas differ (left redis, right rhea)"
+        );
+    }
+}

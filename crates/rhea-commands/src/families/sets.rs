@@ -469,13 +469,12 @@ fn smove(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 /// Looks up every key of a multi-key set operation in order, as Redis
-/// does: a missing key is an empty set, the first key of another type
-/// stops everything with WRONGTYPE. `write` = lookupKeyWrite (the STORE
-/// variants: no hit/miss statistics).
-fn lookup_all(store: &mut Store, at: At, keys: &[Bytes], write: bool) -> Result<(), CmdError> {
+/// does (lookupKeyRead, even for the STORE variants: they count keyspace
+/// hits and misses): a missing key is an empty set, the first key of
+/// another type stops everything with WRONGTYPE.
+fn lookup_all(store: &mut Store, at: At, keys: &[Bytes]) -> Result<(), CmdError> {
     for k in keys {
-        let value = if write { lookup_write(&mut store.dbs[at.db], at, k) } else { lookup_read(store, at, k, true) };
-        if value.is_some_and(|e| !matches!(e.value, Value::Set(_))) {
+        if lookup_read(store, at, k, true).is_some_and(|e| !matches!(e.value, Value::Set(_))) {
             return Err(CmdError::WrongType);
         }
     }
@@ -583,7 +582,7 @@ fn reply_set(out: &mut Out, set: &Set) {
 fn sinter(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let at = At::of(ctx);
     let keys = &argv[1..];
-    lookup_all(ctx.store, at, keys, false)?;
+    lookup_all(ctx.store, at, keys)?;
     let sets = sets_of(&ctx.store.dbs[at.db], at, keys);
     let members = intersection(&sets, 0);
     ctx.out.set(members.len());
@@ -629,7 +628,7 @@ fn sintercard(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let o = parse_sintercard(argv)?;
     let at = At::of(ctx);
     let keys = &argv[2..2 + o.numkeys];
-    lookup_all(ctx.store, at, keys, false)?;
+    lookup_all(ctx.store, at, keys)?;
     let sets = sets_of(&ctx.store.dbs[at.db], at, keys);
     let n = intersection(&sets, o.limit).len();
     ctx.out.int(n as i64);
@@ -648,7 +647,7 @@ fn union_diff_reply(ctx: &mut Ctx, argv: &[Bytes], op: SetOp) -> CmdResult {
     let at = At::of(ctx);
     let max = max_intset(ctx);
     let keys = &argv[1..];
-    lookup_all(ctx.store, at, keys, false)?;
+    lookup_all(ctx.store, at, keys)?;
     let sets = sets_of(&ctx.store.dbs[at.db], at, keys);
     let same: Vec<bool> = keys.iter().map(|k| k == &keys[0]).collect();
     let result = union_diff(&sets, &same, op, max);
@@ -674,7 +673,7 @@ fn store_generic(ctx: &mut Ctx, argv: &[Bytes], op: Option<SetOp>) -> CmdResult 
     let at = At::of(ctx);
     let max = max_intset(ctx);
     let (dst, keys) = (&argv[1], &argv[2..]);
-    lookup_all(ctx.store, at, keys, true)?;
+    lookup_all(ctx.store, at, keys)?;
     let sets = sets_of(&ctx.store.dbs[at.db], at, keys);
     // SINTERSTORE with a missing key takes Redis's early exit, which
     // publishes `del` before replying; the other empty results reply first.
