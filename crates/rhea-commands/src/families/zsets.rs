@@ -760,13 +760,13 @@ fn zadd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         j += 1;
     }
     let elements = argv.len() - j;
-    if elements % 2 != 0 || elements == 0 {
+    if elements & 1 == 1 || elements == 0 {
         return Err(CmdError::Syntax);
     }
     if f.nx && f.xx {
         return Err(CmdError::err("XX and NX options at the same time are not compatible"));
     }
-    if (f.gt && f.nx) || (f.lt && f.nx) || (f.gt && f.lt) {
+    if (f.nx && (f.gt || f.lt)) || (f.gt && f.lt) {
         return Err(CmdError::err("GT, LT, and/or NX options at the same time are not compatible"));
     }
     if f.incr && elements > 2 {
@@ -1567,7 +1567,10 @@ fn zscan(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let mut found: Vec<(Sds, f64)> = Vec::new();
     let mut next = 0u64;
     if let Some(z) = zset_read(ctx.store, at, &argv[1])? {
-        let keep = |m: &[u8]| pattern.map_or(true, |p| glob_match(p, m, false));
+        let keep = |m: &[u8]| match pattern {
+            Some(p) => glob_match(p, m, false),
+            None => true,
+        };
         if z.is_listpack() {
             found.extend(z.iter().filter(|(m, _)| keep(m)).map(|(m, s)| (m.clone(), s)));
         } else {
