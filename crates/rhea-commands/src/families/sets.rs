@@ -149,11 +149,10 @@ pub const COMMANDS: &[CommandSpec] = &[
     },
 ];
 
-/// SINTERCARD's keys: `numkeys` of them after the count.
+/// SINTERCARD's keys: `numkeys` of them after the count, found as Redis's
+/// COMMAND GETKEYS finds them.
 fn sintercard_keys(argv: &[Bytes]) -> Vec<usize> {
-    let n = argv.get(1).and_then(|a| parse_i64(a)).unwrap_or(0);
-    let n = usize::try_from(n).unwrap_or(0);
-    (2..argv.len()).take(n).collect()
+    crate::table::numkeys_positions(argv, None, 1, 2)
 }
 
 /// Longest reply SRANDMEMBER builds for a negative count. Redis would try
@@ -812,6 +811,7 @@ mod tests {
         let o = parse_sintercard(&args(&["sintercard", "2", "a", "b", "LIMIT", "5", "limit", "3"])).unwrap();
         assert_eq!((o.numkeys, o.limit), (2, 3));
         assert_eq!(sintercard_keys(&args(&["sintercard", "2", "a", "b", "LIMIT", "5"])), vec![2, 3]);
+        assert!(sintercard_keys(&args(&["sintercard", "3", "a", "b"])).is_empty());
     }
 
     #[test]
