@@ -40,6 +40,9 @@ pub struct Config {
     /// A HyperLogLog's sparse representation grows up to this many bytes
     /// (header included) before it is converted to the dense one.
     pub hll_sparse_max_bytes: usize,
+    /// A script running longer than this (ms) makes other clients get BUSY
+    /// (busy-reply-threshold, alias lua-time-limit).
+    pub busy_reply_threshold: i64,
     /// Keyspace notification classes (`crate::pubsub::notify` flags).
     pub notify_keyspace_events: u32,
     /// `client-output-buffer-limit` for the normal, replica and pubsub
@@ -70,6 +73,7 @@ impl Default for Config {
             list_max_listpack_size: -2,
             list_compress_depth: 0,
             hll_sparse_max_bytes: 3000,
+            busy_reply_threshold: 5000,
             notify_keyspace_events: 0,
             obuf_limits: [
                 ObufLimit { hard: 0, soft: 0, soft_seconds: 0 },
@@ -321,8 +325,18 @@ pub const PARAMS: &[Param] = &[
     fixed("logfile", |_| String::new()),
     fixed("unixsocket", |_| String::new()),
     fixed("tcp-backlog", |_| "511".into()),
-    fixed("lua-time-limit", |_| "5000".into()),
-    fixed("busy-reply-threshold", |_| "5000".into()),
+    Param {
+        name: "busy-reply-threshold",
+        get: |c| c.busy_reply_threshold.to_string(),
+        set: |c, v| int_in(v, 0, i64::MAX).map(|n| c.busy_reply_threshold = n),
+        mutable: true,
+    },
+    Param {
+        name: "lua-time-limit",
+        get: |c| c.busy_reply_threshold.to_string(),
+        set: |c, v| int_in(v, 0, i64::MAX).map(|n| c.busy_reply_threshold = n),
+        mutable: true,
+    },
     fixed("slowlog-log-slower-than", |_| "10000".into()),
     fixed("slowlog-max-len", |_| "128".into()),
     fixed("latency-monitor-threshold", |_| "0".into()),

@@ -66,7 +66,10 @@ pub fn dispatch(shared: &Shared, client: &mut Client, argv: &[Bytes], out: &mut 
             return Outcome::Done;
         }
     }
-    let mut store = shared.store.lock();
+    // A runaway script holds the store: answer BUSY / SCRIPT KILL without it.
+    let Some(mut store) = crate::scripting::lock_store(shared, cmd, sub, argv, out) else {
+        return Outcome::Done;
+    };
     let rng = fastrand::Rng::with_seed(fastrand::u64(..));
     let mut ctx = Ctx { store: &mut store, out, client, shared, now_ms: now, rng };
     run(&mut ctx, spec, argv);

@@ -16,6 +16,7 @@ mod error;
 pub mod families;
 pub mod generated;
 pub mod pubsub;
+pub mod scripting;
 mod shared;
 pub mod table;
 

@@ -36,6 +36,8 @@ pub struct Shared {
     pub stats: ServerStats,
     pub next_client_id: AtomicU64,
     pub started: Instant,
+    /// The Lua engine and the running script's status (BUSY, SCRIPT KILL).
+    pub scripting: crate::scripting::Scripting,
     /// 40 hex characters, new for each process (INFO run_id).
     pub run_id: String,
     shutdown: AtomicBool,
@@ -54,6 +56,7 @@ impl Shared {
             stats: ServerStats::default(),
             next_client_id: AtomicU64::new(1),
             started: Instant::now(),
+            scripting: crate::scripting::Scripting::default(),
             run_id,
             shutdown: AtomicBool::new(false),
             shutdown_notify: tokio::sync::Notify::new(),
