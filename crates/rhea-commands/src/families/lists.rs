@@ -294,13 +294,10 @@ fn int_arg(arg: &[u8]) -> Result<i64, CmdError> {
     parse_i64(arg).ok_or(CmdError::NotInteger)
 }
 
-/// Redis's `getPositiveLongFromObjectOrReply` without a custom message.
+/// Redis's `getPositiveLongFromObjectOrReply` without a custom message,
+/// which answers the same error for a non-integer as for a negative one.
 fn positive(arg: &[u8]) -> Result<i64, CmdError> {
-    match parse_i64(arg) {
-        None => Err(CmdError::NotInteger),
-        Some(n) if n < 0 => Err(CmdError::err("value is out of range, must be positive")),
-        Some(n) => Ok(n),
-    }
+    int_at_least(arg, 0, "value is out of range, must be positive")
 }
 
 /// A blocking command's timeout (seconds, a long double) as Redis's
