@@ -303,7 +303,7 @@ fn positive(arg: &[u8]) -> Result<i64, CmdError> {
 /// A blocking command's timeout (seconds, a long double) as Redis's
 /// `getTimeoutFromObjectOrReply` computes it: milliseconds rounded up,
 /// 0 = forever (None), otherwise an absolute deadline.
-fn parse_timeout(arg: &[u8], now_ms: i64) -> Result<Option<i64>, CmdError> {
+pub(crate) fn parse_timeout(arg: &[u8], now_ms: i64) -> Result<Option<i64>, CmdError> {
     let secs = match long_double::parse(arg) {
         None => return Err(CmdError::err("timeout is not a float or out of range")),
         Some(Ld::Inf) => f64::INFINITY,

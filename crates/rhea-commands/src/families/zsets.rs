@@ -11,7 +11,9 @@ use rhea_resp::{fmt_double, Out};
 use rhea_store::set::Member;
 use rhea_store::{glob_match, Db, Sds, Set, Store, Value, ZSet};
 
+use super::lists::parse_timeout;
 use super::{arg_i64, is, lookup_read, lookup_write, At};
+use crate::blocking::TimeoutReply;
 use crate::error::{CmdError, CmdResult};
 use crate::pubsub::notify;
 use crate::table::{flags::*, CommandSpec, Handler};
@@ -27,6 +29,8 @@ const READ_FAST: &[&str] = &["read", "sortedset", "fast"];
 const READ_SLOW: &[&str] = &["read", "sortedset", "slow"];
 const WRITE_FAST: &[&str] = &["write", "sortedset", "fast"];
 const WRITE_SLOW: &[&str] = &["write", "sortedset", "slow"];
+const WRITE_FAST_BLOCKING: &[&str] = &["write", "sortedset", "fast", "blocking"];
+const WRITE_SLOW_BLOCKING: &[&str] = &["write", "sortedset", "slow", "blocking"];
 const BY_LIMIT: &str = "O(log(N)+M) with N being the number of elements in the sorted set and M the number of \
     elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can \
     consider it O(log(N)).";
@@ -190,6 +194,31 @@ pub const COMMANDS: &[CommandSpec] = &[
         ..zset("zmpop", -4, WRITE, zmpop).keys(0, 0, 0)
     },
     CommandSpec {
+        acl: WRITE_FAST_BLOCKING,
+        summary: "Remove and return the member with the lowest score from one or more sorted sets, or block until \
+            one is available",
+        since: "5.0.0",
+        complexity: "O(log(N)) with N being the number of elements in the sorted set.",
+        ..zset("bzpopmin", -3, WRITE | NOSCRIPT | BLOCKING | FAST, bzpopmin).keys(1, -2, 1)
+    },
+    CommandSpec {
+        acl: WRITE_FAST_BLOCKING,
+        summary: "Remove and return the member with the highest score from one or more sorted sets, or block until \
+            one is available",
+        since: "5.0.0",
+        complexity: "O(log(N)) with N being the number of elements in the sorted set.",
+        ..zset("bzpopmax", -3, WRITE | NOSCRIPT | BLOCKING | FAST, bzpopmax).keys(1, -2, 1)
+    },
+    CommandSpec {
+        acl: WRITE_SLOW_BLOCKING,
+        summary: "Remove and return members with scores in a sorted set or block until one is available",
+        since: "7.0.0",
+        complexity: "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in \
+            the sorted set, and M being the number of elements popped.",
+        keys_fn: Some(bzmpop_keys),
+        ..zset("bzmpop", -5, WRITE | BLOCKING, bzmpop).keys(0, 0, 0)
+    },
+    CommandSpec {
         acl: READ_SLOW,
         summary: "Add multiple sorted sets",
         since: "6.2.0",
@@ -290,6 +319,11 @@ pub const COMMANDS: &[CommandSpec] = &[
 /// Keys of `CMD numkeys key...` (ZUNION, ZINTER, ZDIFF, ZINTERCARD, ZMPOP).
 fn numkeys_keys_at_1(argv: &[Bytes]) -> Vec<usize> {
     numkeys_keys(argv, 1)
+}
+
+/// Keys of `BZMPOP timeout numkeys key...`.
+fn bzmpop_keys(argv: &[Bytes]) -> Vec<usize> {
+    numkeys_keys(argv, 2)
 }
 
 /// Keys of `CMD destination numkeys key...`.
@@ -841,6 +875,9 @@ fn add_generic(ctx: &mut Ctx, key: &[u8], f: AddFlags, pairs: &[(f64, &Bytes)]) 
         db.touch(key);
         ctx.notify(notify::ZSET, if f.incr { "zincr" } else { "zadd" }, key);
     }
+    if added > 0 {
+        ctx.signal_ready(key);
+    }
     if failed {
         return Err(CmdError::err("resulting score is not a number (NaN)"));
     }
@@ -988,6 +1025,7 @@ fn store_result(ctx: &mut Ctx, dst: &[u8], mut result: ZSet, event: &str) {
         fit_encoding(&mut result, limits(ctx));
         ctx.store.dbs[at.db].insert(dst, Value::ZSet(Box::new(result)), 0, at.lru);
         ctx.notify(notify::ZSET, event, dst);
+        ctx.signal_ready(dst);
     } else if ctx.store.dbs[at.db].remove(dst).is_some() {
         ctx.notify(notify::GENERIC, "del", dst);
     }
@@ -1175,6 +1213,95 @@ fn zmpop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     ctx.out.bulk(&keys[i]);
     reply_popped(ctx.out, &popped, true);
     Ok(())
+}
+
+/// What a blocking pop replies with once it found elements.
+#[derive(Clone, Copy)]
+enum BzReply {
+    /// BZPOPMIN / BZPOPMAX: `[key, member, score]`.
+    One,
+    /// BZMPOP: `[key, [[member, score]...]]`, up to `count` elements.
+    Many(usize),
+}
+
+/// Pops from `key` (known to hold a sorted set) and replies.
+fn bz_serve(ctx: &mut Ctx, key: &[u8], max: bool, reply: BzReply) {
+    let count = match reply {
+        BzReply::One => 1,
+        BzReply::Many(n) => n,
+    };
+    let popped = pop_elements(ctx, key, max, count);
+    match reply {
+        BzReply::One => {
+            ctx.out.array(1 + popped.len() * 2);
+            ctx.out.bulk(key);
+            reply_popped_flat(ctx.out, &popped);
+        }
+        BzReply::Many(_) => {
+            ctx.out.array(2);
+            ctx.out.bulk(key);
+            reply_popped(ctx.out, &popped, true);
+        }
+    }
+}
+
+/// Member/score pairs without an enclosing array header.
+fn reply_popped_flat(out: &mut Out, popped: &[(Sds, f64)]) {
+    for (m, s) in popped {
+        out.bulk(m);
+        out.double(*s);
+    }
+}
+
+/// Redis's `blockingGenericZpopCommand`: pop from the first key holding a
+/// sorted set, else block on all of them (or reply nil at once where
+/// blocking is not allowed). Re-run for a blocked client, it serves from
+/// the key that got data only, and stays blocked if that key holds no
+/// sorted set any more.
+fn blocking_zpop(ctx: &mut Ctx, keys: &[Bytes], max: bool, reply: BzReply, deadline: Option<i64>) -> CmdResult {
+    let at = At::of(ctx);
+    if let Some(ready) = ctx.client.ready_key.clone() {
+        let has = matches!(zset_write(&mut ctx.store.dbs[at.db], at, &ready), Ok(Some(z)) if !z.is_empty());
+        if has {
+            bz_serve(ctx, &ready, max, reply);
+        } else {
+            ctx.block(Vec::new(), deadline, TimeoutReply::NullArray);
+        }
+        return Ok(());
+    }
+    if let Some(i) = first_nonempty(&mut ctx.store.dbs[at.db], at, keys)? {
+        bz_serve(ctx, &keys[i], max, reply);
+        return Ok(());
+    }
+    if !ctx.can_block() {
+        ctx.out.null_array();
+        return Ok(());
+    }
+    ctx.block(keys.iter().map(|k| Sds::new(k)).collect(), deadline, TimeoutReply::NullArray);
+    Ok(())
+}
+
+/// BZPOPMIN / BZPOPMAX key [key ...] timeout.
+fn bzpop_generic(ctx: &mut Ctx, argv: &[Bytes], max: bool) -> CmdResult {
+    let last = argv.len() - 1;
+    let deadline = parse_timeout(&argv[last], ctx.now_ms)?;
+    blocking_zpop(ctx, &argv[1..last], max, BzReply::One, deadline)
+}
+
+fn bzpopmin(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    bzpop_generic(ctx, argv, false)
+}
+
+fn bzpopmax(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    bzpop_generic(ctx, argv, true)
+}
+
+/// BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]: the timeout
+/// is checked after the rest, as in Redis.
+fn bzmpop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let a = parse_mpop(argv, 2)?;
+    let deadline = parse_timeout(&argv[1], ctx.now_ms)?;
+    blocking_zpop(ctx, &argv[a.keys], a.max, BzReply::Many(a.count), deadline)
 }
 
 // ---------------------------------------------------------------------------
