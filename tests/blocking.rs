@@ -29,7 +29,6 @@ enum Step<'a> {
     Close(usize),
     /// CLIENT KILL of connection `c`'s id, from the control connection.
     Kill(usize),
-    Sleep(u64),
 }
 use Step::*;
 
@@ -106,7 +105,6 @@ fn run(server: &Server, steps: &[Step]) -> Vec<String> {
                 let r = ctl.cmd(&["CLIENT", "KILL", "ID", &ids[*c]]).expect("CLIENT KILL");
                 out.push(format!("#{i} kill {c}: {r:?}"));
             }
-            Sleep(ms) => std::thread::sleep(Duration::from_millis(*ms)),
         }
     }
     out

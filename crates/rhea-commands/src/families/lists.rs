@@ -17,6 +17,7 @@ use super::strings::long_double::{self, Ld};
 use super::{is, lookup_read, lookup_write, At};
 use crate::blocking::TimeoutReply;
 use crate::error::{CmdError, CmdResult};
+use crate::pubsub::notify;
 use crate::table::{flags::*, CommandSpec};
 use crate::Ctx;
 
@@ -244,6 +245,30 @@ fn removed_from(db: &mut Db, key: &[u8], now_empty: bool) {
     }
 }
 
+/// The keyspace event of a push at `end`.
+fn push_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpush",
+        End::Right => "rpush",
+    }
+}
+
+fn pop_event(end: End) -> &'static str {
+    match end {
+        End::Left => "lpop",
+        End::Right => "rpop",
+    }
+}
+
+/// Redis's `listElementsRemoved` events: the pop, then `del` if the list
+/// was deleted.
+fn notify_removed(ctx: &mut Ctx, key: &[u8], event: &str, deleted: bool) {
+    ctx.notify(notify::LIST, event, key);
+    if deleted {
+        ctx.notify(notify::GENERIC, "del", key);
+    }
+}
+
 /// Pushes `items` at `end` of the list at `key`, creating it when missing;
 /// the new length. The caller has checked the key holds no other type.
 fn push_items<'a>(
@@ -366,6 +391,7 @@ fn push(ctx: &mut Ctx, argv: &[Bytes], end: End, only_existing: bool) -> CmdResu
     let len = push_items(db, at, key, end, argv[2..].iter().map(|a| &a[..]))?;
     ctx.signal_ready(key);
     ctx.out.int(len as i64);
+    ctx.notify(notify::LIST, push_event(end), key);
     Ok(())
 }
 
@@ -401,21 +427,23 @@ fn pop(ctx: &mut Ctx, argv: &[Bytes], end: End) -> CmdResult {
         None => {
             let v = l.pop(end);
             let empty = l.is_empty();
+            removed_from(db, key, empty);
             match v {
                 Some(v) => ctx.out.bulk(&v),
                 None => ctx.out.null(),
             }
-            removed_from(db, key, empty);
+            notify_removed(ctx, key, pop_event(end), empty);
         }
         Some(0) => ctx.out.array(0),
         Some(n) => {
             let items = l.pop_many(end, usize::try_from(n).unwrap_or(usize::MAX));
             let empty = l.is_empty();
+            removed_from(db, key, empty);
             ctx.out.array(items.len());
             for v in &items {
                 ctx.out.bulk(v);
             }
-            removed_from(db, key, empty);
+            notify_removed(ctx, key, pop_event(end), empty);
         }
     }
     Ok(())
@@ -470,6 +498,7 @@ fn lset(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     }
     db.touch(key);
     ctx.out.ok();
+    ctx.notify(notify::LIST, "lset", key);
     Ok(())
 }
 
@@ -495,6 +524,7 @@ fn linsert(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let len = l.len();
     db.touch(key);
     ctx.signal_ready(key);
+    ctx.notify(notify::LIST, "linsert", key);
     ctx.out.int(len as i64);
     Ok(())
 }
@@ -512,6 +542,7 @@ fn lrem(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let empty = l.is_empty();
     if removed > 0 {
         removed_from(db, key, empty);
+        notify_removed(ctx, key, "lrem", empty);
     }
     ctx.out.int(removed as i64);
     Ok(())
@@ -528,6 +559,7 @@ fn ltrim(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         let empty = l.is_empty();
         // Redis signals the key as modified even when nothing was trimmed.
         removed_from(db, key, empty);
+        notify_removed(ctx, key, "ltrim", empty);
     }
     ctx.out.ok();
     Ok(())
@@ -601,13 +633,16 @@ fn move_element(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Cm
         ctx.out.null();
         return Ok(());
     };
-    let src_empty = l.is_empty();
+    let src_empty = l.is_empty() && src != dst;
     if src != dst {
         removed_from(db, src, src_empty);
     }
     push_items(db, at, dst, to, [&v[..]])?;
     ctx.signal_ready(dst);
+    // Redis's order: the push event, the reply, then the pop (and del).
+    ctx.notify(notify::LIST, push_event(to), dst);
     ctx.out.bulk(&v);
+    notify_removed(ctx, src, pop_event(from), src_empty);
     Ok(())
 }
 
@@ -685,6 +720,7 @@ fn pop_from(ctx: &mut Ctx, key: &[u8], end: End, reply: PopReply) -> Result<bool
     for v in &items {
         ctx.out.bulk(v);
     }
+    notify_removed(ctx, key, pop_event(end), empty);
     Ok(true)
 }
 
