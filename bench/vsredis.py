@@ -6,6 +6,7 @@ Subcommands (the shell script drives them; they can also be used by hand):
   freeport                          print a free loopback TCP port
   wait PORT [SECONDS]               wait until PORT answers PING
   throughput SERVERS...             run the interleaved benchmark, print JSON
+  subscribe PORT N                  N subscribers draining CHANNEL (used by publish50)
   memory NAME:PID:PORT...           load keys into each server, print JSON
   report THROUGHPUT.json MEMORY.json ENV.json   print the Markdown report
 
@@ -22,7 +23,38 @@ import subprocess
 import sys
 import time
 
-TEST_NAMES = {"set": "SET", "get": "GET", "incr": "INCR", "mset": "MSET (10 keys)"}
+# Test name (TESTS) -> name shown in the report. The built-in ones are
+# redis-benchmark's own tests (-t NAME); the others run a custom command
+# (CUSTOM) after a setup step that makes the run self-contained.
+TEST_NAMES = {
+    "set": "SET", "get": "GET", "incr": "INCR", "mset": "MSET (10 keys)",
+    "hset": "HSET", "lpush": "LPUSH", "lpop": "LPOP", "sadd": "SADD", "zadd": "ZADD",
+    "zrange100": "ZRANGE 0 99 (10k zset)", "publish50": "PUBLISH (50 subscribers)",
+}
+# Title redis-benchmark --csv gives each test.
+CSV_TITLES = {"set": "SET", "get": "GET", "incr": "INCR", "mset": "MSET (10 keys)", "hset": "HSET", "lpush": "LPUSH",
+              "lpop": "LPOP", "sadd": "SADD", "zadd": "ZADD"}
+ZSET_KEY, ZSET_SIZE = "bench:zset", 10000
+CHANNEL, SUBSCRIBERS, MESSAGE = "bench:chan", 50, "hello"
+CUSTOM = {
+    "zrange100": ["ZRANGE", ZSET_KEY, "0", "99"],
+    "publish50": ["PUBLISH", CHANNEL, MESSAGE],
+}
+# TESTS may name groups: TESTS=datatypes, or mix them: TESTS=default,datatypes.
+TEST_GROUPS = {
+    "default": ["set", "get", "incr", "mset"],
+    "datatypes": ["hset", "lpush", "lpop", "sadd", "zadd", "zrange100", "publish50"],
+}
+TEST_GROUPS["all"] = TEST_GROUPS["default"] + TEST_GROUPS["datatypes"]
+
+
+def expand_tests(spec):
+    out = []
+    for t in (x.strip() for x in spec.split(",")):
+        for name in TEST_GROUPS.get(t, [t] if t else []):
+            if name not in out:
+                out.append(name)
+    return out
 
 
 def env_int(name, default):
@@ -88,14 +120,15 @@ def run_benchmark(port, test, pipeline, requests, clients, keyspace, timeout):
     'error' when the server replied with an error, hung or the output was
     unusable (redis-benchmark exits on the first error reply)."""
     cmd = [
-        "redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-t", test, "-n", str(requests),
+        "redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-n", str(requests),
         "-c", str(clients), "-P", str(pipeline), "-r", str(keyspace), "--csv",
     ]
+    cmd += CUSTOM[test] if test in CUSTOM else ["-t", test]
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"error": "timeout after %ss" % timeout}
-    want = TEST_NAMES[test]
+    want = CSV_TITLES.get(test) or " ".join(CUSTOM[test])
     for line in p.stdout.splitlines():
         cols = [c.strip('"') for c in line.split(",")]
         if cols and cols[0] == want and len(cols) >= 7:
@@ -108,8 +141,162 @@ def run_benchmark(port, test, pipeline, requests, clients, keyspace, timeout):
     return {"error": "exit %d: %s" % (p.returncode, msg[:160])}
 
 
+def encode(*args):
+    req = b"*%d\r\n" % len(args)
+    for a in args:
+        a = a.encode() if isinstance(a, str) else a
+        req += b"$%d\r\n%s\r\n" % (len(a), a)
+    return req
+
+
+def send_all(port, commands, timeout=60.0):
+    """Pipelines commands whose replies are all integers or simple strings
+    (setup: DEL, ZADD, LPUSH...) and waits for every reply; raises on an
+    error reply."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(b"".join(encode(*c) for c in commands))
+        data, seen = b"", 0
+        while seen < len(commands):
+            chunk = s.recv(65536)
+            if not chunk:
+                raise RuntimeError("connection closed during setup")
+            data += chunk
+            lines = data.split(b"\r\n")
+            data = lines.pop()
+            for line in lines:
+                if line.startswith(b"-"):
+                    raise RuntimeError("setup error: %s" % line.decode(errors="replace"))
+                seen += 1
+
+
+def int_reply(port, *args):
+    reply = command(port, *args)
+    if not reply.startswith(b":"):
+        raise RuntimeError("%s: unexpected reply %r" % (" ".join(args), reply[:80]))
+    return int(reply[1:].strip())
+
+
+def setup_test(test, port, requests):
+    """Makes a run independent of which tests ran before it (done before the
+    CPU sample, so it is not measured)."""
+    if test == "lpop":
+        # redis-benchmark's LPOP pops from the list its LPUSH test fills:
+        # make sure every pop finds an element.
+        missing = requests - int_reply(port, "LLEN", "mylist")
+        cmds = []
+        while missing > 0:
+            k = min(missing, 1000)
+            cmds.append(["LPUSH", "mylist"] + ["xxx"] * k)
+            missing -= k
+        if cmds:
+            send_all(port, cmds)
+    elif test == "zrange100":
+        if int_reply(port, "ZCARD", ZSET_KEY) != ZSET_SIZE:
+            cmds = [["DEL", ZSET_KEY]]
+            for start in range(0, ZSET_SIZE, 1000):
+                args = ["ZADD", ZSET_KEY]
+                for i in range(start, min(start + 1000, ZSET_SIZE)):
+                    args += [str(i), "member:%05d" % i]
+                cmds.append(args)
+            send_all(port, cmds)
+            if int_reply(port, "ZCARD", ZSET_KEY) != ZSET_SIZE:
+                raise RuntimeError("could not load %s" % ZSET_KEY)
+
+
+def message_bytes():
+    """Size of one RESP2 message a subscriber receives."""
+    return len(encode("message", CHANNEL, MESSAGE))
+
+
+def start_subscribers(port):
+    """Starts SUBSCRIBERS subscriber connections (a child process that keeps
+    draining them) and waits until all are subscribed."""
+    p = subprocess.Popen([sys.executable, os.path.abspath(__file__), "subscribe", str(port), str(SUBSCRIBERS)],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    line = p.stdout.readline().strip()
+    if line != "ready":
+        p.kill()
+        p.wait()
+        raise RuntimeError("subscribers did not start: %r" % line)
+    return p
+
+
+def finish_subscribers(p, requests):
+    """Tells the subscriber process how many bytes to expect, waits until it
+    has drained them (or stalled), stops it and checks delivery."""
+    want = SUBSCRIBERS * requests * message_bytes()
+    try:
+        out, _ = p.communicate("%d\n" % want, timeout=120)
+        got = json.loads(out.strip().splitlines()[-1])
+    except (subprocess.TimeoutExpired, ValueError, IndexError) as e:
+        p.kill()
+        p.wait()
+        return {"error": "subscribers: %s" % e}
+    res = {"delivered": got["bytes"] / want, "closed": got["closed"]}
+    if got["closed"] or got["bytes"] != want:
+        res["error"] = "subscribers: %d of %d disconnected by the server, %.1f%% of messages delivered" % (
+            got["closed"], SUBSCRIBERS, 100.0 * got["bytes"] / want)
+    return res
+
+
+def subscribe(port, n):
+    """Child process: n connections SUBSCRIBEd to CHANNEL, drained as fast as
+    possible so the server never sees a slow subscriber. Prints "ready" once
+    all are subscribed; then reads the number of bytes to expect on stdin,
+    drains until that many arrived (or nothing came for 5 s) and prints
+    {"bytes", "closed"}. Exits on stdin EOF (the parent is gone)."""
+    import selectors
+    sel = selectors.DefaultSelector()
+    confirm = b"*3\r\n$9\r\nsubscribe\r\n$%d\r\n%s\r\n:1\r\n" % (len(CHANNEL), CHANNEL.encode())
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(encode("SUBSCRIBE", CHANNEL))
+        got = b""
+        while len(got) < len(confirm):
+            chunk = s.recv(len(confirm) - len(got))
+            if not chunk:
+                sys.exit("connection closed while subscribing")
+            got += chunk
+        if got != confirm:
+            sys.exit("unexpected SUBSCRIBE reply %r" % got)
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ)
+        socks.append(s)
+    print("ready", flush=True)
+    sel.register(0, selectors.EVENT_READ)
+    buf = bytearray(1 << 20)
+    total = closed = 0
+    want = None
+    stdin_data = b""
+    last_data = time.time()
+    while True:
+        events = sel.select(timeout=1.0)
+        for key, _ in events:
+            if key.fileobj == 0:
+                chunk = os.read(0, 64)
+                if not chunk:
+                    return
+                stdin_data += chunk
+                if b"\n" in stdin_data:
+                    want = int(stdin_data.split(b"\n")[0])
+                    sel.unregister(0)
+                continue
+            k = key.fileobj.recv_into(buf)
+            if k == 0:
+                closed += 1
+                sel.unregister(key.fileobj)
+                key.fileobj.close()
+            else:
+                total += k
+                last_data = time.time()
+        if want is not None and (total >= want or time.time() - last_data > 5 or closed == n):
+            break
+    print(json.dumps({"bytes": total, "closed": closed}), flush=True)
+
+
 def throughput(servers):
-    tests = [t for t in os.environ.get("TESTS", "set,get,incr,mset").split(",") if t]
+    tests = expand_tests(os.environ.get("TESTS", "default"))
     pipelines = [int(p) for p in os.environ.get("PIPELINES", "1 16").split()]
     rounds = env_int("ROUNDS", 5)
     requests = env_int("REQUESTS", 100000)
@@ -130,8 +317,22 @@ def throughput(servers):
                 # benefits from a warmer cache or a quieter moment.
                 order = names if (r % 2 == 0) else list(reversed(names))
                 for n in order:
-                    cpu0 = cpu_ns(pids.get(n))
-                    res = run_benchmark(ports[n], t, p, requests, clients, keyspace, timeout)
+                    setup_test(t, ports[n], requests)
+                    subs = start_subscribers(ports[n]) if t == "publish50" else None
+                    try:
+                        cpu0 = cpu_ns(pids.get(n))
+                        res = run_benchmark(ports[n], t, p, requests, clients, keyspace, timeout)
+                        if subs:
+                            # Delivering the messages is part of PUBLISH's
+                            # cost: sample CPU after the subscribers drained.
+                            sub = finish_subscribers(subs, requests)
+                            res.update(sub if "rps" in res else {})
+                            if "error" in res:
+                                res.pop("rps", None)
+                    finally:
+                        if subs and subs.poll() is None:
+                            subs.kill()
+                            subs.wait()
                     cpu1 = cpu_ns(pids.get(n))
                     if "rps" in res and cpu0 is not None and cpu1 is not None:
                         # Server CPU time (user + system) per request: less
@@ -139,6 +340,8 @@ def throughput(servers):
                         res["cpu_us"] = (cpu1 - cpu0) / 1e3 / requests
                     runs.setdefault("%s|%d|%s" % (t, p, n), []).append(res)
                     shown = "%.0f rps" % res["rps"] if "rps" in res else "ERROR " + res["error"]
+                    if "delivered" in res:
+                        shown += ", %.1f%% delivered to %d subscribers" % (100 * res["delivered"], SUBSCRIBERS)
                     print("round %d/%d %-5s P=%-2d %-10s %s" % (r + 1, rounds, t, p, n, shown), file=sys.stderr)
     summary = {}
     for key, results in runs.items():
@@ -385,6 +588,8 @@ def main():
         print(freeport())
     elif cmd == "wait":
         sys.exit(0 if wait(int(args[0]), float(args[1]) if len(args) > 1 else 20.0) else 1)
+    elif cmd == "subscribe":
+        subscribe(int(args[0]), int(args[1]))
     elif cmd == "throughput":
         throughput(args)
     elif cmd == "memory":
