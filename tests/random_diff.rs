@@ -36,6 +36,11 @@ enum Cmp {
     Unordered,
     /// Only the reply type (RANDOMKEY).
     Kind,
+    /// Field/value pairs compared as an unordered collection of pairs
+    /// (HGETALL, HSCAN): a hash turns hashtable-encoded once a value grows
+    /// past 64 bytes (HINCRBYFLOAT can get there), and then Redis's order
+    /// depends on its per-process hash seed.
+    Pairs,
     /// Integers within this tolerance when both are >= 0 (TTL family:
     /// the two servers run the command at slightly different times).
     Approx(i64),
@@ -47,6 +52,8 @@ struct Gen {
     /// same absolute time is sent to both servers.
     now_s: i64,
     skip: Vec<String>,
+    /// The rest of a generated MULTI/EXEC block.
+    pending: std::collections::VecDeque<Op>,
 }
 
 type Op = (Vec<Vec<u8>>, Cmp);
@@ -161,6 +168,20 @@ impl Gen {
     }
 
     fn op(&mut self) -> Op {
+        if let Some(op) = self.pending.pop_front() {
+            return op;
+        }
+        if self.chance(3) {
+            self.transaction();
+            if let Some(op) = self.pending.pop_front() {
+                return op;
+            }
+        }
+        self.single_op()
+    }
+
+    /// One command that is not part of a generated transaction block.
+    fn single_op(&mut self) -> Op {
         loop {
             let op = self.any_op();
             let name = String::from_utf8_lossy(&op.0[0]).to_lowercase();
@@ -170,7 +191,57 @@ impl Gen {
         }
     }
 
+    /// Queues a MULTI ... EXEC (or DISCARD) block, sometimes behind a WATCH
+    /// with a command in between that may or may not touch the watched key.
+    fn transaction(&mut self) {
+        let s = |x: &str| x.as_bytes().to_vec();
+        let mut block: Vec<Op> = Vec::new();
+        if self.chance(30) {
+            let mut a = vec![s("WATCH"), self.key()];
+            if self.chance(30) {
+                a.push(self.key());
+            }
+            block.push((a, Cmp::Exact));
+            if self.chance(50) {
+                block.push(self.single_op());
+            }
+            if self.chance(10) {
+                block.push((vec![s("UNWATCH")], Cmp::Exact));
+            }
+        }
+        block.push((vec![s("MULTI")], Cmp::Exact));
+        // EXEC's reply is compared as loosely as its loosest command.
+        let mut exec = Cmp::Exact;
+        for _ in 0..self.rng.usize(1..6) {
+            let op = self.single_op();
+            exec = match (exec, op.1) {
+                (_, Cmp::Kind) | (Cmp::Kind, _) | (_, Cmp::Approx(_)) | (Cmp::Approx(_), _) => Cmp::Kind,
+                (_, Cmp::Unordered | Cmp::Pairs) | (Cmp::Unordered | Cmp::Pairs, _) => Cmp::Unordered,
+                _ => Cmp::Exact,
+            };
+            // Queued commands answer +QUEUED (or an error that aborts EXEC).
+            block.push((op.0, Cmp::Exact));
+        }
+        if self.chance(5) {
+            block.push((vec![s("MULTI")], Cmp::Exact));
+        }
+        block.push((vec![s(if self.chance(90) { "EXEC" } else { "DISCARD" })], exec));
+        self.pending.extend(block);
+    }
+
     fn any_op(&mut self) -> Op {
+        match self.rng.u8(..100) {
+            0..=34 => self.string_key_op(),
+            35..=46 => self.hash_op(),
+            47..=58 => self.list_op(),
+            59..=70 => self.set_op(),
+            71..=84 => self.zset_op(),
+            85..=91 => self.bitmap_op(),
+            _ => self.hll_op(),
+        }
+    }
+
+    fn string_key_op(&mut self) -> Op {
         use Cmp::*;
         let s = |x: &str| x.as_bytes().to_vec();
         let k = self.key();
@@ -339,6 +410,563 @@ impl Gen {
     }
 }
 
+/// Generators for the aggregate, bitmap and HyperLogLog families. Element
+/// pools are small and values short, so hashes and sorted sets stay
+/// listpack-encoded (insertion/score order: compared exactly); sets mix
+/// integers and strings, so their member order is compared unordered.
+impl Gen {
+    fn keys(&mut self, max: usize) -> Vec<Vec<u8>> {
+        (0..self.rng.usize(1..=max)).map(|_| self.key()).collect()
+    }
+
+    fn field(&mut self) -> Vec<u8> {
+        const FIELDS: &[&str] = &["f0", "f1", "f2", "f3", "f4", "1", "-3", "", "a b"];
+        self.pick(FIELDS).as_bytes().to_vec()
+    }
+
+    fn member(&mut self) -> Vec<u8> {
+        const MEMBERS: &[&str] =
+            &["1", "2", "3", "-5", "10", "007", "a", "b", "c", "", "9223372036854775807", "9223372036854775808"];
+        // Mostly integers, so intsets (sorted) are common.
+        if self.chance(60) {
+            return self.rng.i64(-3..8).to_string().into_bytes();
+        }
+        self.pick(MEMBERS).as_bytes().to_vec()
+    }
+
+    fn zmember(&mut self) -> Vec<u8> {
+        const MEMBERS: &[&str] = &["a", "b", "c", "d", "e", "A", "1", "2", "", "a\x00"];
+        self.pick(MEMBERS).as_bytes().to_vec()
+    }
+
+    fn score(&mut self) -> Vec<u8> {
+        const SCORES: &[&str] =
+            &["0", "-0", "1.5", "-3.75", "1e2", "-inf", "+inf", "inf", "nan", "x", "", "(1", "1e400", "0x10", " 1"];
+        if self.chance(65) {
+            return self.rng.i64(-4..6).to_string().into_bytes();
+        }
+        self.pick(SCORES).as_bytes().to_vec()
+    }
+
+    fn score_bound(&mut self) -> Vec<u8> {
+        const BOUNDS: &[&str] = &["-inf", "+inf", "inf", "(1", "(-2", "(3", "2.5", "(2.5", "x", "((1", "nan", "("];
+        if self.chance(50) {
+            return self.rng.i64(-4..6).to_string().into_bytes();
+        }
+        self.pick(BOUNDS).as_bytes().to_vec()
+    }
+
+    fn lex_bound(&mut self) -> Vec<u8> {
+        const BOUNDS: &[&str] = &["-", "+", "[a", "(a", "[b", "(c", "[d", "(e", "[", "(", "a", "[A", "[1", "+x"];
+        self.pick(BOUNDS).as_bytes().to_vec()
+    }
+
+    fn index(&mut self) -> Vec<u8> {
+        if self.chance(92) {
+            return self.rng.i64(-8..8).to_string().into_bytes();
+        }
+        self.pick(&["x", "9223372036854775807", "-9223372036854775808", "1.0", ""]).as_bytes().to_vec()
+    }
+
+    fn count(&mut self) -> Vec<u8> {
+        if self.chance(90) {
+            return self.rng.i64(-2..7).to_string().into_bytes();
+        }
+        self.pick(&["x", "9223372036854775807", "-9223372036854775808", "1.5", ""]).as_bytes().to_vec()
+    }
+
+    /// A numkeys argument: usually right, sometimes wrong.
+    fn numkeys(&mut self, n: usize) -> Vec<u8> {
+        if self.chance(90) {
+            return n.to_string().into_bytes();
+        }
+        self.pick(&["0", "-1", "x", "100", "1"]).as_bytes().to_vec()
+    }
+
+    fn hash_op(&mut self) -> Op {
+        use Cmp::*;
+        let s = |x: &str| x.as_bytes().to_vec();
+        let k = self.key();
+        match self.rng.u8(..20) {
+            0..=3 => {
+                let mut a = vec![s(self.pick(&["HSET", "HSET", "HMSET"])), k];
+                for _ in 0..self.rng.usize(1..4) {
+                    a.push(self.field());
+                    a.push(if self.chance(30) { self.int_arg() } else { self.value() });
+                }
+                if self.chance(5) {
+                    a.pop();
+                }
+                (a, Exact)
+            }
+            4 => (vec![s("HSETNX"), k, self.field(), self.value()], Exact),
+            5..=6 => (vec![s("HGET"), k, self.field()], Exact),
+            7 => {
+                let mut a = vec![s("HMGET"), k];
+                for _ in 0..self.rng.usize(1..4) {
+                    a.push(self.field());
+                }
+                (a, Exact)
+            }
+            8 => {
+                let mut a = vec![s("HDEL"), k];
+                for _ in 0..self.rng.usize(1..3) {
+                    a.push(self.field());
+                }
+                (a, Exact)
+            }
+            9 => (vec![s("HLEN"), k], Exact),
+            10 => (vec![s(self.pick(&["HSTRLEN", "HEXISTS"])), k, self.field()], Exact),
+            11..=12 => (vec![s("HINCRBY"), k, self.field(), self.int_arg()], Exact),
+            13 => (vec![s("HINCRBYFLOAT"), k, self.field(), self.float_arg()], Exact),
+            14 => (vec![s("HGETALL"), k], Pairs),
+            15 => {
+                let mut a = vec![s("HRANDFIELD"), k];
+                if self.chance(60) {
+                    a.push(self.count());
+                    if self.chance(50) {
+                        a.push(s(self.pick(&["WITHVALUES", "withvalues", "BOGUS"])));
+                    }
+                }
+                (a, Kind)
+            }
+            16 => {
+                let mut a = vec![s("HSCAN"), k, s(self.pick(&["0", "0", "1", "x"]))];
+                if self.chance(40) {
+                    a.push(s("MATCH"));
+                    a.push(s(self.pick(&["f*", "*", "?", "[0-9]*"])));
+                }
+                // No small COUNT: on a hashtable Redis could stop early with a
+                // cursor of its own; 9 fields always fit the default 10.
+                if self.chance(30) {
+                    a.push(s("COUNT"));
+                    a.push(s(self.pick(&["10", "100", "0", "-1", "x"])));
+                }
+                (a, Pairs)
+            }
+            _ => (vec![s(self.pick(&["HKEYS", "HVALS"])), k], Unordered),
+        }
+    }
+
+    fn end(&mut self) -> Vec<u8> {
+        self.pick(&["LEFT", "RIGHT", "left", "right", "MIDDLE"]).as_bytes().to_vec()
+    }
+
+    fn list_op(&mut self) -> Op {
+        use Cmp::*;
+        let s = |x: &str| x.as_bytes().to_vec();
+        let k = self.key();
+        match self.rng.u8(..24) {
+            0..=4 => {
+                let mut a = vec![s(self.pick(&["LPUSH", "RPUSH", "LPUSH", "RPUSH", "LPUSHX", "RPUSHX"])), k];
+                for _ in 0..self.rng.usize(1..4) {
+                    a.push(if self.chance(60) { self.field() } else { self.value() });
+                }
+                (a, Exact)
+            }
+            5..=6 => {
+                let mut a = vec![s(self.pick(&["LPOP", "RPOP"])), k];
+                if self.chance(40) {
+                    a.push(self.count());
+                }
+                (a, Exact)
+            }
+            7..=8 => (vec![s("LRANGE"), k, self.index(), self.index()], Exact),
+            9 => (vec![s("LINDEX"), k, self.index()], Exact),
+            10 => (vec![s("LSET"), k, self.index(), self.field()], Exact),
+            11 => {
+                let pos = s(self.pick(&["BEFORE", "AFTER", "after", "ABOVE"]));
+                (vec![s("LINSERT"), k, pos, self.field(), self.field()], Exact)
+            }
+            12 => (vec![s("LREM"), k, self.index(), self.field()], Exact),
+            13 => (vec![s("LTRIM"), k, self.index(), self.index()], Exact),
+            14 => {
+                let mut a = vec![s("LPOS"), k, self.field()];
+                for _ in 0..self.rng.usize(..3) {
+                    a.push(s(self.pick(&["RANK", "COUNT", "MAXLEN", "rank", "BOGUS"])));
+                    a.push(self.count());
+                }
+                (a, Exact)
+            }
+            15..=16 => (vec![s("LMOVE"), k, self.key(), self.end(), self.end()], Exact),
+            17 => (vec![s("RPOPLPUSH"), k, self.key()], Exact),
+            18 => {
+                let keys = self.keys(3);
+                let mut a = vec![s("LMPOP"), self.numkeys(keys.len())];
+                a.extend(keys);
+                a.push(self.end());
+                if self.chance(50) {
+                    a.push(s("COUNT"));
+                    a.push(self.count());
+                }
+                (a, Exact)
+            }
+            19 => {
+                // A short timeout: on an empty list both servers time out.
+                let mut a = vec![s(self.pick(&["BLPOP", "BRPOP"])), k];
+                if self.chance(30) {
+                    a.push(self.key());
+                }
+                a.push(s(self.pick(&["0.01", "0.01", "-1", "x"])));
+                (a, Exact)
+            }
+            _ => (vec![s("LLEN"), k], Exact),
+        }
+    }
+
+    fn set_op(&mut self) -> Op {
+        use Cmp::*;
+        let s = |x: &str| x.as_bytes().to_vec();
+        let k = self.key();
+        match self.rng.u8(..22) {
+            0..=4 => {
+                let mut a = vec![s("SADD"), k];
+                for _ in 0..self.rng.usize(1..5) {
+                    a.push(self.member());
+                }
+                (a, Exact)
+            }
+            5..=6 => {
+                let mut a = vec![s("SREM"), k];
+                for _ in 0..self.rng.usize(1..3) {
+                    a.push(self.member());
+                }
+                (a, Exact)
+            }
+            7 => (vec![s("SISMEMBER"), k, self.member()], Exact),
+            8 => {
+                let mut a = vec![s("SMISMEMBER"), k];
+                for _ in 0..self.rng.usize(1..4) {
+                    a.push(self.member());
+                }
+                (a, Exact)
+            }
+            9 => (vec![s("SCARD"), k], Exact),
+            10..=11 => (vec![s("SMEMBERS"), k], Unordered),
+            12..=13 => {
+                let mut a = vec![s(self.pick(&["SINTER", "SUNION", "SDIFF"])), k];
+                a.extend(self.keys(2));
+                (a, Unordered)
+            }
+            14..=15 => {
+                let mut a = vec![s(self.pick(&["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"])), k];
+                a.extend(self.keys(3));
+                (a, Exact)
+            }
+            16 => (vec![s("SMOVE"), k, self.key(), self.member()], Exact),
+            17 => {
+                let keys = self.keys(3);
+                let mut a = vec![s("SINTERCARD"), self.numkeys(keys.len())];
+                a.extend(keys);
+                if self.chance(40) {
+                    a.push(s("LIMIT"));
+                    a.push(self.count());
+                }
+                (a, Exact)
+            }
+            18 => {
+                let mut a = vec![s("SRANDMEMBER"), k];
+                if self.chance(60) {
+                    a.push(self.count());
+                }
+                (a, Kind)
+            }
+            // SPOP of everything leaves the same (empty) state on both.
+            19 => (vec![s("SPOP"), k, s(self.pick(&["100", "-1", "x"]))], Unordered),
+            _ => (vec![s("SCARD"), k], Exact),
+        }
+    }
+
+    fn zset_op(&mut self) -> Op {
+        use Cmp::*;
+        let s = |x: &str| x.as_bytes().to_vec();
+        let k = self.key();
+        match self.rng.u8(..34) {
+            0..=5 => {
+                let mut a = vec![s("ZADD"), k];
+                for _ in 0..self.rng.usize(..3) {
+                    a.push(s(self.pick(&["NX", "XX", "GT", "LT", "CH", "INCR", "ch"])));
+                }
+                for _ in 0..self.rng.usize(1..4) {
+                    a.push(self.score());
+                    a.push(self.zmember());
+                }
+                if self.chance(5) {
+                    a.pop();
+                }
+                (a, Exact)
+            }
+            6 => (vec![s("ZINCRBY"), k, self.score(), self.zmember()], Exact),
+            7 => {
+                let mut a = vec![s("ZREM"), k];
+                for _ in 0..self.rng.usize(1..3) {
+                    a.push(self.zmember());
+                }
+                (a, Exact)
+            }
+            8 => (vec![s("ZSCORE"), k, self.zmember()], Exact),
+            9 => {
+                let mut a = vec![s("ZMSCORE"), k];
+                for _ in 0..self.rng.usize(1..4) {
+                    a.push(self.zmember());
+                }
+                (a, Exact)
+            }
+            10 => (vec![s("ZCARD"), k], Exact),
+            11..=13 => {
+                let by = self.rng.u8(..3);
+                let (start, stop) = match by {
+                    0 => (self.index(), self.index()),
+                    1 => (self.score_bound(), self.score_bound()),
+                    _ => (self.lex_bound(), self.lex_bound()),
+                };
+                let mut a = vec![s(if self.chance(85) { "ZRANGE" } else { "ZRANGESTORE" }), k];
+                if a[0] == b"ZRANGESTORE" {
+                    a.push(self.key());
+                }
+                a.push(start);
+                a.push(stop);
+                match by {
+                    1 => a.push(s("BYSCORE")),
+                    2 => a.push(s("BYLEX")),
+                    _ => {}
+                }
+                if self.chance(40) {
+                    a.push(s("REV"));
+                }
+                if self.chance(30) {
+                    a.push(s("LIMIT"));
+                    a.push(self.count());
+                    a.push(self.count());
+                }
+                if self.chance(40) {
+                    a.push(s("WITHSCORES"));
+                }
+                if self.chance(20) {
+                    let tail = &mut a[4..];
+                    self.rng.shuffle(tail);
+                }
+                (a, Exact)
+            }
+            14..=15 => {
+                let name = self.pick(&["ZRANGEBYSCORE", "ZREVRANGEBYSCORE"]);
+                let mut a = vec![s(name), k, self.score_bound(), self.score_bound()];
+                if self.chance(40) {
+                    a.push(s("WITHSCORES"));
+                }
+                if self.chance(30) {
+                    a.push(s("LIMIT"));
+                    a.push(self.count());
+                    a.push(self.count());
+                }
+                (a, Exact)
+            }
+            16 => {
+                let name = self.pick(&["ZRANGEBYLEX", "ZREVRANGEBYLEX"]);
+                let mut a = vec![s(name), k, self.lex_bound(), self.lex_bound()];
+                if self.chance(30) {
+                    a.push(s("LIMIT"));
+                    a.push(self.count());
+                    a.push(self.count());
+                }
+                (a, Exact)
+            }
+            17 => {
+                let mut a = vec![s("ZREVRANGE"), k, self.index(), self.index()];
+                if self.chance(40) {
+                    a.push(s("WITHSCORES"));
+                }
+                (a, Exact)
+            }
+            18 => (vec![s(self.pick(&["ZRANK", "ZREVRANK"])), k, self.zmember()], Exact),
+            19 => (vec![s("ZCOUNT"), k, self.score_bound(), self.score_bound()], Exact),
+            20 => (vec![s("ZLEXCOUNT"), k, self.lex_bound(), self.lex_bound()], Exact),
+            21..=22 => {
+                let mut a = vec![s(self.pick(&["ZPOPMIN", "ZPOPMAX"])), k];
+                if self.chance(50) {
+                    a.push(self.count());
+                }
+                (a, Exact)
+            }
+            23..=25 => {
+                let store = self.chance(60);
+                let name = self.pick(&["ZUNION", "ZINTER", "ZDIFF"]);
+                let keys = self.keys(3);
+                let mut a = if store { vec![format!("{name}STORE").into_bytes(), k] } else { vec![s(name)] };
+                a.push(self.numkeys(keys.len()));
+                let n = keys.len();
+                a.extend(keys);
+                if name != "ZDIFF" && self.chance(40) {
+                    a.push(s("WEIGHTS"));
+                    for _ in 0..n {
+                        a.push(self.score());
+                    }
+                }
+                if name != "ZDIFF" && self.chance(40) {
+                    a.push(s("AGGREGATE"));
+                    a.push(s(self.pick(&["SUM", "MIN", "MAX", "max", "AVG"])));
+                }
+                if !store && self.chance(50) {
+                    a.push(s("WITHSCORES"));
+                }
+                (a, Exact)
+            }
+            26 => {
+                let keys = self.keys(3);
+                let mut a = vec![s("ZINTERCARD"), self.numkeys(keys.len())];
+                a.extend(keys);
+                if self.chance(40) {
+                    a.push(s("LIMIT"));
+                    a.push(self.count());
+                }
+                (a, Exact)
+            }
+            27 => (vec![s("ZREMRANGEBYRANK"), k, self.index(), self.index()], Exact),
+            28 => (vec![s("ZREMRANGEBYSCORE"), k, self.score_bound(), self.score_bound()], Exact),
+            29 => (vec![s("ZREMRANGEBYLEX"), k, self.lex_bound(), self.lex_bound()], Exact),
+            30 => {
+                let keys = self.keys(3);
+                let mut a = vec![s("ZMPOP"), self.numkeys(keys.len())];
+                a.extend(keys);
+                a.push(s(self.pick(&["MIN", "MAX", "min", "MIDDLE"])));
+                if self.chance(50) {
+                    a.push(s("COUNT"));
+                    a.push(self.count());
+                }
+                (a, Exact)
+            }
+            31 => {
+                let mut a = vec![s("ZSCAN"), k, s(self.pick(&["0", "0", "x"]))];
+                if self.chance(40) {
+                    a.push(s("MATCH"));
+                    a.push(s(self.pick(&["*", "a*", "[a-c]", "?"])));
+                }
+                (a, Exact)
+            }
+            32 => {
+                let mut a = vec![s("ZRANDMEMBER"), k];
+                if self.chance(60) {
+                    a.push(self.count());
+                    if self.chance(50) {
+                        a.push(s("WITHSCORES"));
+                    }
+                }
+                (a, Kind)
+            }
+            _ => (vec![s("ZCARD"), k], Exact),
+        }
+    }
+
+    fn bit_offset(&mut self) -> Vec<u8> {
+        if self.chance(93) {
+            return self.rng.i64(0..80).to_string().into_bytes();
+        }
+        self.pick(&["-1", "x", "4294967296", "4294967295", "#1", "#-1"]).as_bytes().to_vec()
+    }
+
+    fn bitmap_op(&mut self) -> Op {
+        use Cmp::*;
+        let s = |x: &str| x.as_bytes().to_vec();
+        let k = self.key();
+        match self.rng.u8(..12) {
+            0..=2 => {
+                let off = self.bit_offset();
+                let off = if off == b"4294967295" || off == b"4294967296" { s("5") } else { off };
+                (vec![s("SETBIT"), k, off, s(self.pick(&["0", "1", "1", "2", "x"]))], Exact)
+            }
+            3 => (vec![s("GETBIT"), k, self.bit_offset()], Exact),
+            4..=5 => {
+                let mut a = vec![s("BITCOUNT"), k];
+                if self.chance(70) {
+                    a.push(self.index());
+                    a.push(self.index());
+                    if self.chance(40) {
+                        a.push(s(self.pick(&["BYTE", "BIT", "bit", "WORD"])));
+                    }
+                }
+                (a, Exact)
+            }
+            6..=7 => {
+                let mut a = vec![s("BITPOS"), k, s(self.pick(&["0", "1", "1", "2"]))];
+                if self.chance(60) {
+                    a.push(self.index());
+                    if self.chance(60) {
+                        a.push(self.index());
+                        if self.chance(40) {
+                            a.push(s(self.pick(&["BYTE", "BIT", "bit", "WORD"])));
+                        }
+                    }
+                }
+                (a, Exact)
+            }
+            8..=9 => {
+                let op = self.pick(&["AND", "OR", "XOR", "NOT", "and", "NAND"]);
+                let mut a = vec![s("BITOP"), s(op), k];
+                a.extend(self.keys(if op == "NOT" { 1 } else { 3 }));
+                if op == "NOT" && self.chance(10) {
+                    a.push(self.key());
+                }
+                (a, Exact)
+            }
+            _ => {
+                let mut a = vec![s(if self.chance(85) { "BITFIELD" } else { "BITFIELD_RO" }), k];
+                for _ in 0..self.rng.usize(1..4) {
+                    let ty = s(self.pick(&["u8", "i8", "u4", "i5", "u16", "i64", "u63", "u64", "i65", "x8"]));
+                    match self.rng.u8(..4) {
+                        0 => {
+                            a.push(s("GET"));
+                            a.push(ty);
+                            a.push(self.bit_offset());
+                        }
+                        1 => {
+                            a.push(s("SET"));
+                            a.push(ty);
+                            a.push(self.bit_offset());
+                            a.push(self.int_arg());
+                        }
+                        2 => {
+                            a.push(s("INCRBY"));
+                            a.push(ty);
+                            a.push(self.bit_offset());
+                            a.push(self.int_arg());
+                        }
+                        _ => {
+                            a.push(s("OVERFLOW"));
+                            a.push(s(self.pick(&["WRAP", "SAT", "FAIL", "fail", "BOGUS"])));
+                        }
+                    }
+                }
+                (a, Exact)
+            }
+        }
+    }
+
+    fn hll_op(&mut self) -> Op {
+        use Cmp::*;
+        let s = |x: &str| x.as_bytes().to_vec();
+        let k = self.key();
+        match self.rng.u8(..8) {
+            0..=3 => {
+                let mut a = vec![s("PFADD"), k];
+                for _ in 0..self.rng.usize(..6) {
+                    a.push(if self.chance(70) { self.member() } else { self.value() });
+                }
+                (a, Exact)
+            }
+            4..=5 => {
+                let mut a = vec![s("PFCOUNT"), k];
+                a.extend(self.keys(3).into_iter().skip(1));
+                (a, Exact)
+            }
+            _ => {
+                let mut a = vec![s("PFMERGE"), k];
+                a.extend(self.keys(3).into_iter().skip(1));
+                (a, Exact)
+            }
+        }
+    }
+}
+
 fn s_of(b: Vec<u8>) -> String {
     String::from_utf8_lossy(&b).into_owned()
 }
@@ -369,7 +997,7 @@ fn line(op: &Op) -> String {
     let text = op.0.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ");
     match op.1 {
         Cmp::Exact => text,
-        Cmp::Unordered => format!("~ {text}"),
+        Cmp::Unordered | Cmp::Pairs => format!("~ {text}"),
         Cmp::Kind | Cmp::Approx(_) => format!("? {text}"),
     }
 }
@@ -382,11 +1010,29 @@ fn same(cmp: Cmp, a: &Reply, raw_a: &[u8], b: &Reply, raw_b: &[u8]) -> bool {
     match cmp {
         Cmp::Exact => raw_a == raw_b,
         Cmp::Unordered => a.sorted() == b.sorted(),
+        Cmp::Pairs => pairs(a) == pairs(b),
         Cmp::Kind => a.kind() == b.kind(),
         Cmp::Approx(tol) => match (a, b) {
             (Reply::Int(x), Reply::Int(y)) if *x >= 0 && *y >= 0 => (x - y).abs() <= tol,
             _ => raw_a == raw_b,
         },
+    }
+}
+
+/// A field/value reply as sorted pairs: a RESP2 flat array is paired up,
+/// a RESP3 map sorted, and a SCAN reply `[cursor, [f, v, ...]]` keeps its
+/// cursor.
+fn pairs(r: &Reply) -> Reply {
+    match r {
+        Reply::Array(v) if v.len() == 2 && matches!(v[1], Reply::Array(_)) => {
+            Reply::Array(vec![v[0].clone(), pairs(&v[1])])
+        }
+        Reply::Array(v) => {
+            let mut p: Vec<Reply> = v.chunks(2).map(|c| Reply::Array(c.to_vec())).collect();
+            p.sort();
+            Reply::Array(p)
+        }
+        other => other.sorted(),
     }
 }
 
@@ -499,7 +1145,7 @@ fn random_sequences_match_redis() {
     let mut failures = Vec::new();
     for i in 0..sequences {
         let seed = base.wrapping_add(i);
-        let mut g = Gen { rng: fastrand::Rng::with_seed(seed), now_s, skip: skip.clone() };
+        let mut g = Gen { rng: fastrand::Rng::with_seed(seed), now_s, skip: skip.clone(), pending: Default::default() };
         let len = per.min(total - i * per);
         if let Some(f) = run_sequence(&redis, &rhea, &mut g, seed, len) {
             failures.push(f);
