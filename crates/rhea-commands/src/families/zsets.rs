@@ -871,14 +871,15 @@ fn add_generic(ctx: &mut Ctx, key: &[u8], f: AddFlags, pairs: &[(f64, &Bytes)]) 
             }
         }
     }
-    if added + updated > 0 {
+    let changed = added + updated > 0;
+    if changed {
         db.touch(key);
-        ctx.notify(notify::ZSET, if f.incr { "zincr" } else { "zadd" }, key);
     }
     if added > 0 {
         ctx.signal_ready(key);
     }
     if failed {
+        // Only INCR, with its single pair, can fail, so nothing changed.
         return Err(CmdError::err("resulting score is not a number (NaN)"));
     }
     if f.incr {
@@ -889,6 +890,10 @@ fn add_generic(ctx: &mut Ctx, key: &[u8], f: AddFlags, pairs: &[(f64, &Bytes)]) 
         }
     } else {
         ctx.out.int(if f.ch { added + updated } else { added });
+    }
+    // Redis replies first and publishes the event afterwards.
+    if changed {
+        ctx.notify(notify::ZSET, if f.incr { "zincr" } else { "zadd" }, key);
     }
     Ok(())
 }
@@ -1103,34 +1108,71 @@ pub(crate) fn first_nonempty(db: &mut Db, at: At, keys: &[Bytes]) -> Result<Opti
     Ok(None)
 }
 
-/// Pops up to `count` elements from the low (`max` false) or high end of
-/// the sorted set at `key`, deleting the key when it empties. The caller
-/// checked the key holds a sorted set.
-pub(crate) fn pop_elements(ctx: &mut Ctx, key: &[u8], max: bool, count: usize) -> Vec<(Sds, f64)> {
-    let at = At::of(ctx);
-    let Ok(Some(z)) = zset_write(&mut ctx.store.dbs[at.db], at, key) else {
-        return Vec::new();
-    };
-    let n = count.min(z.len());
-    let popped = if max { z.range_owned(z.len() - n, z.len()) } else { z.range_owned(0, n) };
-    let popped: Vec<(Sds, f64)> = if max { popped.into_iter().rev().collect() } else { popped };
-    for (m, _) in &popped {
-        z.remove(m);
-    }
-    after_removal(ctx, key, popped.len(), if max { "zpopmax" } else { "zpopmin" });
-    popped
+/// The reply shapes of Redis's `genericZpopCommand`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PopShape {
+    /// ZPOPMIN/ZPOPMAX (RESP2, or RESP3 without COUNT): `[member, score...]`.
+    Flat,
+    /// ZPOPMIN/ZPOPMAX with COUNT in RESP3: `[[member, score]...]`.
+    Nested,
+    /// BZPOPMIN/BZPOPMAX: `[key, member, score]`.
+    KeyFlat,
+    /// ZMPOP/BZMPOP: `[key, [[member, score]...]]`.
+    KeyNested,
 }
 
-/// Writes popped elements: flat member/score pairs, or `[member, score]`
-/// arrays when `nested`.
-pub(crate) fn reply_popped(out: &mut Out, popped: &[(Sds, f64)], nested: bool) {
-    out.array(if nested { popped.len() } else { popped.len() * 2 });
-    for (m, s) in popped {
-        if nested {
-            out.array(2);
+/// Pops up to `count` elements from the low (`max` false) or high end of
+/// the sorted set at `key` and replies, deleting the key when it empties.
+/// The caller checked the key holds a sorted set. Events interleave with
+/// the reply as in Redis, which publishes the pop event after the reply's
+/// header (seen by a RESP3 client subscribed to its own events) and `del`
+/// after the elements.
+pub(crate) fn pop_and_reply(ctx: &mut Ctx, key: &[u8], max: bool, count: usize, shape: PopShape) {
+    let at = At::of(ctx);
+    let db = &mut ctx.store.dbs[at.db];
+    let (popped, empty) = match zset_write(db, at, key) {
+        Ok(Some(z)) => {
+            let n = count.min(z.len());
+            let popped = if max { z.range_owned(z.len() - n, z.len()) } else { z.range_owned(0, n) };
+            let popped: Vec<(Sds, f64)> = if max { popped.into_iter().rev().collect() } else { popped };
+            for (m, _) in &popped {
+                z.remove(m);
+            }
+            (popped, z.is_empty())
         }
-        out.bulk(m);
-        out.double(*s);
+        _ => (Vec::new(), false),
+    };
+    let n = popped.len();
+    match shape {
+        PopShape::Flat => ctx.out.array(n * 2),
+        PopShape::Nested => ctx.out.array(n),
+        PopShape::KeyFlat => {
+            ctx.out.array(n * 2 + 1);
+            ctx.out.bulk(key);
+        }
+        PopShape::KeyNested => {
+            ctx.out.array(2);
+            ctx.out.bulk(key);
+            ctx.out.array(n);
+        }
+    }
+    if n > 0 {
+        if !empty {
+            ctx.store.dbs[at.db].touch(key);
+        }
+        ctx.notify(notify::ZSET, if max { "zpopmax" } else { "zpopmin" }, key);
+    }
+    let nested = matches!(shape, PopShape::Nested | PopShape::KeyNested);
+    for (m, s) in &popped {
+        if nested {
+            ctx.out.array(2);
+        }
+        ctx.out.bulk(m);
+        ctx.out.double(*s);
+    }
+    if n > 0 && empty {
+        ctx.store.dbs[at.db].remove(key);
+        ctx.notify(notify::GENERIC, "del", key);
     }
 }
 
@@ -1150,9 +1192,8 @@ fn zpop_generic(ctx: &mut Ctx, argv: &[Bytes], max: bool) -> CmdResult {
         ctx.out.array(0);
         return Ok(());
     }
-    let popped = pop_elements(ctx, &argv[1], max, usize::try_from(count).unwrap_or(usize::MAX));
-    let nested = argv.len() == 3 && ctx.out.resp3;
-    reply_popped(ctx.out, &popped, nested);
+    let shape = if argv.len() == 3 && ctx.out.resp3 { PopShape::Nested } else { PopShape::Flat };
+    pop_and_reply(ctx, &argv[1], max, usize::try_from(count).unwrap_or(usize::MAX), shape);
     Ok(())
 }
 
@@ -1208,10 +1249,7 @@ fn zmpop(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         ctx.out.null_array();
         return Ok(());
     };
-    let popped = pop_elements(ctx, &keys[i], a.max, a.count);
-    ctx.out.array(2);
-    ctx.out.bulk(&keys[i]);
-    reply_popped(ctx.out, &popped, true);
+    pop_and_reply(ctx, &keys[i], a.max, a.count, PopShape::KeyNested);
     Ok(())
 }
 
@@ -1226,30 +1264,9 @@ enum BzReply {
 
 /// Pops from `key` (known to hold a sorted set) and replies.
 fn bz_serve(ctx: &mut Ctx, key: &[u8], max: bool, reply: BzReply) {
-    let count = match reply {
-        BzReply::One => 1,
-        BzReply::Many(n) => n,
-    };
-    let popped = pop_elements(ctx, key, max, count);
     match reply {
-        BzReply::One => {
-            ctx.out.array(1 + popped.len() * 2);
-            ctx.out.bulk(key);
-            reply_popped_flat(ctx.out, &popped);
-        }
-        BzReply::Many(_) => {
-            ctx.out.array(2);
-            ctx.out.bulk(key);
-            reply_popped(ctx.out, &popped, true);
-        }
-    }
-}
-
-/// Member/score pairs without an enclosing array header.
-fn reply_popped_flat(out: &mut Out, popped: &[(Sds, f64)]) {
-    for (m, s) in popped {
-        out.bulk(m);
-        out.double(*s);
+        BzReply::One => pop_and_reply(ctx, key, max, 1, PopShape::KeyFlat),
+        BzReply::Many(n) => pop_and_reply(ctx, key, max, n, PopShape::KeyNested),
     }
 }
 
