@@ -487,3 +487,38 @@ fn other_list_writes_wake_blocked_clients() {
         Cmd(1, &["EXISTS", "src", "dst"]),
     ]);
 }
+
+#[test]
+fn a_list_moved_in_by_rename_move_copy_or_swapdb_wakes_blocked_clients() {
+    same_as_redis(&[
+        // RENAME of a list onto the key a client waits on.
+        Send(0, &["BLPOP", "k", "0"]),
+        Blocked(1),
+        Cmd(1, &["RPUSH", "src", "a"]),
+        Cmd(1, &["RENAME", "src", "k"]),
+        Read(0),
+        // A string renamed onto it does not wake anyone (only list types do).
+        Send(0, &["BLPOP", "k", "0"]),
+        Blocked(1),
+        Cmd(1, &["SET", "s", "x"]),
+        Cmd(1, &["RENAME", "s", "k"]),
+        Silent(0, 200),
+        Cmd(1, &["DEL", "k"]),
+        // COPY, and MOVE from another database.
+        Cmd(1, &["RPUSH", "src", "b"]),
+        Cmd(1, &["COPY", "src", "k"]),
+        Read(0),
+        Send(0, &["BLPOP", "k", "0"]),
+        Blocked(1),
+        Cmd(1, &["SELECT", "1"]),
+        Cmd(1, &["RPUSH", "k", "c"]),
+        Cmd(1, &["MOVE", "k", "0"]),
+        Read(0),
+        // SWAPDB bringing a list into the waiting client's database.
+        Send(0, &["BLPOP", "w", "0"]),
+        Blocked(1),
+        Cmd(1, &["RPUSH", "w", "d"]),
+        Cmd(1, &["SWAPDB", "0", "1"]),
+        Read(0),
+    ]);
+}

@@ -63,6 +63,20 @@ impl Store {
         }
     }
 
+    /// A key moved or copied into `db` (RENAME, MOVE, COPY) wakes clients
+    /// blocked on it if it holds a type they pop from, as Redis's `dbAdd`
+    /// does.
+    pub fn signal_if_poppable(&mut self, db: usize, key: &[u8], now: i64) {
+        let poppable = self
+            .dbs
+            .get(db)
+            .and_then(|d| d.get(key, now))
+            .is_some_and(|e| matches!(e.value, Value::List(_) | Value::ZSet(_)));
+        if poppable {
+            self.signal_ready(db, key);
+        }
+    }
+
     /// Records one more client blocked on `key`.
     pub fn block_on(&mut self, db: usize, key: &[u8]) {
         *self.blocked.entry((db, Sds::new(key))).or_insert(0) += 1;
@@ -86,13 +100,19 @@ impl Store {
 
     /// SWAPDB: exchanges the contents of two databases (watchers stay with
     /// their database number). Indexes must be in range.
-    pub fn swap_dbs(&mut self, a: usize, b: usize) {
+    pub fn swap_dbs(&mut self, a: usize, b: usize, now: i64) {
         if a == b {
             return;
         }
         let (lo, hi) = (a.min(b), a.max(b));
         let (left, right) = self.dbs.split_at_mut(hi);
         left[lo].swap_data(&mut right[0]);
+        // Clients blocked in either database may now find data (Redis's
+        // scanDatabaseForReadyKeys).
+        let blocked: Vec<(usize, Sds)> = self.blocked.keys().filter(|(d, _)| *d == a || *d == b).cloned().collect();
+        for (d, k) in blocked {
+            self.signal_if_poppable(d, &k, now);
+        }
     }
 
     pub fn total_keys(&self) -> usize {

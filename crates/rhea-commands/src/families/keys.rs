@@ -281,6 +281,8 @@ fn rename_generic(ctx: &mut Ctx, argv: &[Bytes], nx: bool) -> CmdResult {
         if let Some((_, entry)) = db.remove_entry(src) {
             db.insert_entry(Sds::new(dst), entry);
         }
+        let dbi = ctx.client.db;
+        ctx.store.signal_if_poppable(dbi, dst, now);
         ctx.notify(notify::GENERIC, "rename_from", src);
         ctx.notify(notify::GENERIC, "rename_to", dst);
     }
@@ -323,6 +325,7 @@ fn move_cmd(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if let Some((k, entry)) = ctx.store.dbs[src].remove_entry(key) {
         ctx.store.dbs[dst].insert_entry(k, entry);
     }
+    ctx.store.signal_if_poppable(dst, key, now);
     ctx.notify_db(notify::GENERIC, "move_from", key, src);
     ctx.notify_db(notify::GENERIC, "move_to", key, dst);
     ctx.out.int(1);
@@ -375,6 +378,7 @@ fn copy(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         return Ok(());
     }
     db.insert_entry(Sds::new(dst), entry);
+    ctx.store.signal_if_poppable(o.dst_db, dst, now);
     ctx.notify_db(notify::GENERIC, "copy_to", dst, o.dst_db);
     ctx.out.int(1);
     Ok(())

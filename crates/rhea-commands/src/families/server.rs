@@ -236,7 +236,7 @@ fn swapdb(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if a < 0 || b < 0 || a as usize >= n || b as usize >= n {
         return Err(CmdError::DbIndexOutOfRange);
     }
-    ctx.store.swap_dbs(a as usize, b as usize);
+    ctx.store.swap_dbs(a as usize, b as usize, ctx.now_ms);
     ctx.out.ok();
     Ok(())
 }
