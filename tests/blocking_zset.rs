@@ -418,3 +418,26 @@ fn keyspace_events_of_a_served_blocked_pop() {
     assert!(r[5].contains("zpopmin"), "{}", r[5]);
     assert!(r[6].contains("keyevent@0__:del"), "{}", r[6]);
 }
+
+#[test]
+fn list_and_zset_waiters_on_one_key_are_served_by_type() {
+    let r = same_as_redis(&[
+        Send(0, &["BLPOP", "k", "0"]),
+        Blocked(1),
+        Send(1, &["BZPOPMIN", "k", "0"]),
+        Blocked(2),
+        Send(2, &["BLMPOP", "0", "1", "k", "LEFT"]),
+        Blocked(3),
+        // The zset waiter is served although list waiters came first.
+        Cmd(3, &["ZADD", "k", "1", "a"]),
+        Read(1),
+        Silent(0, 100),
+        Blocked(2),
+        Cmd(3, &["RPUSH", "k", "x", "y"]),
+        Read(0),
+        Read(2),
+        Blocked(0),
+    ]);
+    assert_eq!(r[1], "#7 1: *3 $1 k $1 a $1 1 ");
+    assert_eq!(r[5], "#12 2: *2 $1 k *1 $1 y ");
+}

@@ -130,8 +130,18 @@ pub fn serve_ready(shared: &Shared, store: &mut Store, now_ms: i64) {
     }
     let mut blocking = shared.blocking.lock();
     while let Some((db, key)) = store.ready.pop_front() {
-        while let Some(&id) = blocking.by_key.get(&(db, key.clone())).and_then(|q| q.front()) {
-            let Some(w) = blocking.waiters.get(&id) else { break };
+        // A snapshot of the queue: a waiter whose command finds nothing for
+        // it stays blocked but does not hold up those behind it, which may
+        // wait for the key's type (BLPOP and BZPOPMIN on one key: Redis
+        // serves only the clients blocked for the type the key now has).
+        let ids: Vec<u64> =
+            blocking.by_key.get(&(db, key.clone())).map(|q| q.iter().copied().collect()).unwrap_or_default();
+        for id in ids {
+            // Nothing left to pop: nobody else can be served from this key.
+            if store.dbs.get(db).is_none_or(|d| d.get(&key, now_ms).is_none()) {
+                break;
+            }
+            let Some(w) = blocking.waiters.get(&id) else { continue };
             let mut out = Out::new(w.resp3);
             let mut client = Client::new(w.info.clone(), true);
             client.db = w.db;
@@ -140,9 +150,9 @@ pub fn serve_ready(shared: &Shared, store: &mut Store, now_ms: i64) {
             let argv = w.argv.clone();
             dispatch::run_unblocked(shared, store, &mut client, &argv, &mut out, now_ms);
             if client.block.is_some() {
-                // Nothing for it after all (the key is empty or changed
-                // type); it stays blocked and so does everyone behind it.
-                break;
+                // Nothing for it after all (the key is empty or holds
+                // another type): it stays blocked, in its place.
+                continue;
             }
             if let Some(w) = blocking.waiters.remove(&id) {
                 blocking.forget(store, id, &w);
