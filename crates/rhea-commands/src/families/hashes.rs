@@ -8,6 +8,7 @@ use rhea_store::{glob_match, Db, Hash, Sds, Value};
 use super::strings::long_double::{self, Ext, Ld};
 use super::{arg_i64, is, lookup_read, lookup_write, At};
 use crate::error::{CmdError, CmdResult};
+use crate::pubsub::notify;
 use crate::table::{flags::*, CommandSpec};
 use crate::Ctx;
 
@@ -203,6 +204,8 @@ fn hset(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     } else {
         ctx.out.int(created as i64);
     }
+    // After the reply, and even when nothing changed, as Redis does.
+    ctx.notify(notify::HASH, "hset", &argv[1]);
     Ok(())
 }
 
@@ -219,6 +222,7 @@ fn hsetnx(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     h.set(&argv[2], &argv[3], limits);
     db.touch(&argv[1]);
     ctx.out.int(1);
+    ctx.notify(notify::HASH, "hset", &argv[1]);
     Ok(())
 }
 
@@ -305,10 +309,18 @@ fn hdel(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             }
         }
     }
-    if h.is_empty() {
+    let removed = h.is_empty();
+    if removed {
         db.remove(key);
     } else if deleted > 0 {
         db.touch(key);
+    }
+    // HDEL publishes before its reply.
+    if deleted > 0 {
+        ctx.notify(notify::HASH, "hdel", key);
+        if removed {
+            ctx.notify(notify::GENERIC, "del", key);
+        }
     }
     ctx.out.int(deleted);
     Ok(())
@@ -347,6 +359,7 @@ fn hincrby(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     h.set(field, new.to_string().as_bytes(), limits);
     db.touch(key);
     ctx.out.int(new);
+    ctx.notify(notify::HASH, "hincrby", key);
     Ok(())
 }
 
@@ -376,6 +389,7 @@ fn hincrbyfloat(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     h.set(field, text.as_bytes(), limits);
     db.touch(key);
     ctx.out.bulk(text.as_bytes());
+    ctx.notify(notify::HASH, "hincrbyfloat", key);
     Ok(())
 }
 
