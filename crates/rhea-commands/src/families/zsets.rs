@@ -522,8 +522,15 @@ fn score_span(z: &ZSet, r: &ScoreRange) -> (usize, usize) {
     (start, end.max(start))
 }
 
-/// The ascending ranks `start..end` of the elements in a lex range.
-fn lex_span(z: &ZSet, r: &LexRange) -> (usize, usize) {
+/// The ascending ranks `start..end` of the elements in a lex range. Lex
+/// ranges are only meaningful when all scores are equal; when they are not,
+/// a listpack-encoded zset answers what Redis's linear listpack walk
+/// answers (zzlIsInLexRange, then zzlFirstInLexRange forwards or
+/// zzlLastInLexRange with `rev`), so replies stay comparable.
+fn lex_span(z: &ZSet, r: &LexRange, rev: bool) -> (usize, usize) {
+    if z.is_listpack() {
+        return listpack_lex_span(z, r, rev);
+    }
     let below = |b: &LexBound, inclusive_end: bool| match b {
         LexBound::Min => 0,
         LexBound::Max => z.len(),
@@ -533,6 +540,58 @@ fn lex_span(z: &ZSet, r: &LexRange) -> (usize, usize) {
     let start = below(&r.min, false);
     let end = below(&r.max, true);
     (start, end.max(start))
+}
+
+fn listpack_lex_span(z: &ZSet, r: &LexRange, rev: bool) -> (usize, usize) {
+    let gte_min = |m: &[u8]| match &r.min {
+        LexBound::Min => true,
+        LexBound::Max => false,
+        LexBound::Incl(v) => m >= &v[..],
+        LexBound::Excl(v) => m > &v[..],
+    };
+    let lte_max = |m: &[u8]| match &r.max {
+        LexBound::Min => false,
+        LexBound::Max => true,
+        LexBound::Incl(v) => m <= &v[..],
+        LexBound::Excl(v) => m < &v[..],
+    };
+    // sdscmplex on the bounds, with "-" below and "+" above every string.
+    let order = |b: &LexBound| match b {
+        LexBound::Min => (0, None),
+        LexBound::Incl(v) | LexBound::Excl(v) => (1, Some(v.clone())),
+        LexBound::Max => (2, None),
+    };
+    let excl = |b: &LexBound| matches!(b, LexBound::Excl(_));
+    let cmp = order(&r.min).cmp(&order(&r.max));
+    if cmp.is_gt() || (cmp.is_eq() && (excl(&r.min) || excl(&r.max))) {
+        return (0, 0);
+    }
+    let members: Vec<&[u8]> = z.iter().map(|(m, _)| &m[..]).collect();
+    let (Some(first), Some(last)) = (members.first(), members.last()) else {
+        return (0, 0);
+    };
+    if !gte_min(last) || !lte_max(first) {
+        return (0, 0);
+    }
+    if rev {
+        let Some(hi) = members.iter().rposition(|m| lte_max(m)) else {
+            return (0, 0);
+        };
+        if !gte_min(members[hi]) {
+            return (0, 0);
+        }
+        let lo = members[..hi].iter().rposition(|m| !gte_min(m)).map_or(0, |i| i + 1);
+        (lo, hi + 1)
+    } else {
+        let Some(lo) = members.iter().position(|m| gte_min(m)) else {
+            return (0, 0);
+        };
+        if !lte_max(members[lo]) {
+            return (0, 0);
+        }
+        let hi = members[lo..].iter().position(|m| !lte_max(m)).map_or(members.len(), |i| lo + i);
+        (lo, hi)
+    }
 }
 
 /// Redis's index normalisation for rank ranges: the inclusive ascending
@@ -645,7 +704,7 @@ fn resolve_range(z: &ZSet, r: &RangeCmd) -> (usize, usize) {
             };
         }
         RangeKind::Score(sr) => score_span(z, sr),
-        RangeKind::Lex(lr) => lex_span(z, lr),
+        RangeKind::Lex(lr) => lex_span(z, lr, r.rev),
     };
     let total = end - start;
     // A negative offset walks off the end in Redis: nothing is returned.
@@ -957,7 +1016,7 @@ fn zlexcount(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let r = parse_lex_range(&argv[2], &argv[3])?;
     let at = At::of(ctx);
     let n = zset_read(ctx.store, at, &argv[1])?.map_or(0, |z| {
-        let (a, b) = lex_span(z, &r);
+        let (a, b) = lex_span(z, &r, false);
         b - a
     });
     ctx.out.int(n as i64);
@@ -1068,7 +1127,7 @@ fn zremrange_generic(ctx: &mut Ctx, argv: &[Bytes], kind: Kind) -> CmdResult {
     let (start, end) = match &kind {
         RangeKind::Rank(s, e) => rank_span(z.len(), *s, *e).map_or((0, 0), |(s, n)| (s, s + n)),
         RangeKind::Score(r) => score_span(z, r),
-        RangeKind::Lex(r) => lex_span(z, r),
+        RangeKind::Lex(r) => lex_span(z, r, false),
     };
     let removed = z.remove_range(start, end);
     let event = match kind {
