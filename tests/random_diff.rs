@@ -18,6 +18,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{Conn, Reply, Server};
@@ -1055,7 +1056,14 @@ fn encode(args: &[Vec<u8>], buf: &mut Vec<u8>) {
 /// Runs one sequence; on a mismatch returns the report. With `pipelined`,
 /// commands go in batches of up to 32 written at once, which exercises the
 /// server's pipelined path (the replies must come back the same, in order).
-fn run_sequence(redis: &Server, rhea: &Server, g: &mut Gen, seed: u64, len: u64) -> Option<String> {
+fn run_sequence(
+    redis: &Server,
+    rhea: &Server,
+    g: &mut Gen,
+    seed: u64,
+    len: u64,
+    tally: &mut BTreeMap<&'static str, u64>,
+) -> Option<String> {
     // The seed picks the protocol and the pipelining, so a seed replays the
     // same way whatever base it was reached from.
     let resp3 = seed % 2 == 1;
@@ -1095,6 +1103,7 @@ fn run_sequence(redis: &Server, rhea: &Server, g: &mut Gen, seed: u64, len: u64)
                 (Err(e), _) => Some(format!("redis failed: {e}")),
                 (_, Err(e)) => Some(format!("rhea failed: {e}")),
                 (Ok((va, raw_a)), Ok((vb, raw_b))) => {
+                    *tally.entry(va.kind()).or_default() += 1;
                     if same(op.1, &va, &raw_a, &vb, &raw_b) {
                         None
                     } else {
@@ -1154,11 +1163,13 @@ fn random_sequences_match_redis() {
     };
     let sequences = total.div_ceil(per);
     let mut failures = Vec::new();
+    // Redis's reply types, to see that the generator reaches past errors.
+    let mut tally = BTreeMap::new();
     for i in 0..sequences {
         let seed = base.wrapping_add(i);
         let mut g = Gen { rng: fastrand::Rng::with_seed(seed), now_s, skip: skip.clone(), pending: Default::default() };
         let len = per.min(total - i * per);
-        if let Some(f) = run_sequence(&redis, &rhea, &mut g, seed, len) {
+        if let Some(f) = run_sequence(&redis, &rhea, &mut g, seed, len, &mut tally) {
             failures.push(f);
             if failures.len() >= 3 {
                 break;
@@ -1166,7 +1177,8 @@ fn random_sequences_match_redis() {
         }
     }
     eprintln!(
-        "random_diff: base seed {base}, {total} commands in {sequences} sequences, {} failing (skipped: {skip:?})",
+        "random_diff: base seed {base}, {total} commands in {sequences} sequences, {} failing (skipped: {skip:?}); \
+         redis reply types: {tally:?}",
         failures.len()
     );
     assert!(

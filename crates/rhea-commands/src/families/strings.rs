@@ -487,12 +487,13 @@ fn getex(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             db.set_expire(key, t);
             ctx.notify(notify::GENERIC, "expire", key);
         }
-        Ttl::Persist => {
+        // Like removeExpire: a key without a TTL is left alone, so WATCH
+        // does not see a modification.
+        Ttl::Persist if had_ttl => {
             db.set_expire(key, 0);
-            if had_ttl {
-                ctx.notify(notify::GENERIC, "persist", key);
-            }
+            ctx.notify(notify::GENERIC, "persist", key);
         }
+        Ttl::Persist => {}
         Ttl::Keep | Ttl::Clear => {}
     }
     Ok(())
