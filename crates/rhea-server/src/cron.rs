@@ -31,11 +31,13 @@ pub async fn run(shared: Arc<Shared>) {
 /// within `budget`.
 fn active_expire(shared: &Shared, budget: Duration) {
     let start = Instant::now();
-    let ndb = shared.store.lock().dbs.len();
+    // A long script holds the store: skip this round rather than block a
+    // worker thread that connections (BUSY, SCRIPT KILL) need.
+    let Some(ndb) = shared.store.try_lock_for(Duration::from_millis(20)).map(|s| s.dbs.len()) else { return };
     for i in 0..ndb {
         loop {
             let (checked, expired) = {
-                let mut store = shared.store.lock();
+                let Some(mut store) = shared.store.try_lock_for(Duration::from_millis(20)) else { return };
                 let now = now_ms();
                 let r = store.dbs[i].active_expire(now, CHECKS_PER_STEP);
                 rhea_commands::pubsub::flush_expired(shared, &mut store, None, now);

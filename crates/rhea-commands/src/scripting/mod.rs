@@ -72,7 +72,7 @@ impl Scripting {
     }
 }
 
-const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
+const KILLED: &str = "Script killed by user with SCRIPT KILL...";
 /// Chunk name of the engine's own Lua helpers: their frames are skipped
 /// when locating the user's line in an error.
 const INTERNAL: &str = "=rhea";
@@ -640,7 +640,8 @@ fn wrap(lua: &Lua, f: Function) -> mlua::Result<Function> {
 /// What Redis's pcall returns for an error: the text of an error table.
 fn pcall_error(lua: &Lua, e: Value, status: &ScriptStatus) -> mlua::Result<Value> {
     let text = match &e {
-        Value::Error(_) if status.kill.load(Ordering::Acquire) => KILLED.to_string(),
+        // A killed script must not catch its own kill: raise it again.
+        _ if status.kill.load(Ordering::Acquire) => return Err(mlua::Error::RuntimeError(KILLED.into())),
         Value::Error(err) => match find_script_err(err) {
             Some(ScriptErr::Table(m)) | Some(ScriptErr::Str(m)) => m.clone(),
             None => root_message(err),
@@ -953,7 +954,17 @@ pub fn eval(ctx: &mut Ctx, argv: &[Bytes], by_sha: bool, ro: bool) -> CmdResult 
         let f = engine.compile(&sha, &argv[1])?;
         (sha, f)
     };
-    engine.run(ctx, &sha, func, &argv[3..split], &argv[split..], ro)
+    off_runtime(|| engine.run(ctx, &sha, func, &argv[3..split], &argv[split..], ro))
+}
+
+/// Runs a script off the async scheduler: a long script would otherwise
+/// hold a worker, and the connections queued on it (SCRIPT KILL, clients
+/// to answer BUSY) could not run.
+fn off_runtime<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
 }
 
 /// SCRIPT LOAD: the SHA1, the script compiled and cached.
