@@ -542,19 +542,27 @@ fn lex_span(z: &ZSet, r: &LexRange, rev: bool) -> (usize, usize) {
     (start, end.max(start))
 }
 
-fn listpack_lex_span(z: &ZSet, r: &LexRange, rev: bool) -> (usize, usize) {
-    let gte_min = |m: &[u8]| match &r.min {
+fn lex_gte_min(r: &LexRange, m: &[u8]) -> bool {
+    match &r.min {
         LexBound::Min => true,
         LexBound::Max => false,
         LexBound::Incl(v) => m >= &v[..],
         LexBound::Excl(v) => m > &v[..],
-    };
-    let lte_max = |m: &[u8]| match &r.max {
+    }
+}
+
+fn lex_lte_max(r: &LexRange, m: &[u8]) -> bool {
+    match &r.max {
         LexBound::Min => false,
         LexBound::Max => true,
         LexBound::Incl(v) => m <= &v[..],
         LexBound::Excl(v) => m < &v[..],
-    };
+    }
+}
+
+/// Where Redis's listpack walk starts: zzlFirstInLexRange (or, with `rev`,
+/// zzlLastInLexRange) as an ascending rank.
+fn listpack_lex_anchor(members: &[&[u8]], r: &LexRange, rev: bool) -> Option<usize> {
     // sdscmplex on the bounds, with "-" below and "+" above every string.
     let order = |b: &LexBound| match b {
         LexBound::Min => (0, None),
@@ -564,33 +572,58 @@ fn listpack_lex_span(z: &ZSet, r: &LexRange, rev: bool) -> (usize, usize) {
     let excl = |b: &LexBound| matches!(b, LexBound::Excl(_));
     let cmp = order(&r.min).cmp(&order(&r.max));
     if cmp.is_gt() || (cmp.is_eq() && (excl(&r.min) || excl(&r.max))) {
-        return (0, 0);
+        return None;
     }
-    let members: Vec<&[u8]> = z.iter().map(|(m, _)| &m[..]).collect();
-    let (Some(first), Some(last)) = (members.first(), members.last()) else {
-        return (0, 0);
-    };
-    if !gte_min(last) || !lte_max(first) {
-        return (0, 0);
+    let (first, last) = (members.first()?, members.last()?);
+    if !lex_gte_min(r, last) || !lex_lte_max(r, first) {
+        return None;
     }
     if rev {
-        let Some(hi) = members.iter().rposition(|m| lte_max(m)) else {
-            return (0, 0);
-        };
-        if !gte_min(members[hi]) {
-            return (0, 0);
-        }
-        let lo = members[..hi].iter().rposition(|m| !gte_min(m)).map_or(0, |i| i + 1);
-        (lo, hi + 1)
+        let hi = members.iter().rposition(|m| lex_lte_max(r, m))?;
+        lex_gte_min(r, members[hi]).then_some(hi)
     } else {
-        let Some(lo) = members.iter().position(|m| gte_min(m)) else {
+        let lo = members.iter().position(|m| lex_gte_min(r, m))?;
+        lex_lte_max(r, members[lo]).then_some(lo)
+    }
+}
+
+fn listpack_lex_span(z: &ZSet, r: &LexRange, rev: bool) -> (usize, usize) {
+    let members: Vec<&[u8]> = z.iter().map(|(m, _)| &m[..]).collect();
+    let Some(anchor) = listpack_lex_anchor(&members, r, rev) else {
+        return (0, 0);
+    };
+    if rev {
+        let lo = members[..anchor].iter().rposition(|m| !lex_gte_min(r, m)).map_or(0, |i| i + 1);
+        (lo, anchor + 1)
+    } else {
+        let hi = members[anchor..].iter().position(|m| !lex_lte_max(r, m)).map_or(members.len(), |i| anchor + i);
+        (anchor, hi)
+    }
+}
+
+/// ZRANGE BYLEX with LIMIT on a listpack, as genericZrangebylexCommand
+/// walks it: the offset is skipped without looking at the elements, then
+/// elements are taken while they are within the far bound. Returns the
+/// first ascending rank and how many elements to walk.
+fn listpack_lex_walk(z: &ZSet, r: &LexRange, rev: bool, offset: usize, limit: i64) -> (usize, usize) {
+    let members: Vec<&[u8]> = z.iter().map(|(m, _)| &m[..]).collect();
+    let Some(anchor) = listpack_lex_anchor(&members, r, rev) else {
+        return (0, 0);
+    };
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    if rev {
+        let Some(first) = anchor.checked_sub(offset) else {
             return (0, 0);
         };
-        if !lte_max(members[lo]) {
+        let n = members[..=first].iter().rev().take_while(|m| lex_gte_min(r, m)).count();
+        (first, n.min(limit))
+    } else {
+        let first = anchor.saturating_add(offset);
+        let Some(tail) = members.get(first..) else {
             return (0, 0);
-        }
-        let hi = members[lo..].iter().position(|m| !lte_max(m)).map_or(members.len(), |i| lo + i);
-        (lo, hi)
+        };
+        let n = tail.iter().take_while(|m| lex_lte_max(r, m)).count();
+        (first, n.min(limit))
     }
 }
 
@@ -711,6 +744,11 @@ fn resolve_range(z: &ZSet, r: &RangeCmd) -> (usize, usize) {
     let Ok(offset) = usize::try_from(r.offset) else {
         return (0, 0);
     };
+    if let RangeKind::Lex(lr) = &r.kind {
+        if z.is_listpack() {
+            return listpack_lex_walk(z, lr, r.rev, offset, r.limit);
+        }
+    }
     if offset >= total {
         return (0, 0);
     }
