@@ -824,7 +824,9 @@ fn lua_from_reply(lua: &Lua, b: &[u8], pos: &mut usize, depth: usize) -> mlua::R
 
 /// `(long long)` of a Lua number as x86 does it: out of range → i64::MIN.
 fn lua_to_i64(n: f64) -> i64 {
-    if n.is_nan() || n >= 9.223372036854775808e18 || n < -9.223372036854775808e18 {
+    // 2^63: the first double out of i64's range.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    if n.is_nan() || !(-LIMIT..LIMIT).contains(&n) {
         i64::MIN
     } else {
         n as i64
