@@ -7,7 +7,9 @@
 //! - `RHEA_RANDOM_OPS`: total number of commands (default 20000).
 //! - `RHEA_RANDOM_SEQ`: commands per sequence (default 200); every sequence
 //!   starts from FLUSHALL on fresh connections; odd seeds run in RESP3,
-//!   seeds equal to 2 mod 4 send their commands in pipelined batches.
+//!   seeds equal to 2 mod 4 send their commands in pipelined batches;
+//!   seeds equal to 4 mod 5 run with hash-max-listpack-entries 3 and
+//!   set-max-intset-entries 4.
 //! - `RHEA_RANDOM_SKIP`: extra comma-separated command names to leave out.
 //! - `RHEA_CLIENT_TARGET=redis`: compare redis-server with itself (checks
 //!   the generator).
@@ -1088,7 +1090,17 @@ fn run_sequence(
     // same way whatever base it was reached from.
     let resp3 = seed % 2 == 1;
     let pipelined = seed % 4 == 2;
+    // Some seeds lower the hash and set thresholds so that conversions to
+    // hashtable happen mid-sequence (sorted sets keep theirs: lex ranges
+    // over a skiplist with mixed scores depend on Redis's random levels).
+    let small = seed % 5 == 4;
     for s in [redis, rhea] {
+        let mut c = s.conn();
+        for (name, default, low) in [("hash-max-listpack-entries", "128", "3"), ("set-max-intset-entries", "512", "4")]
+        {
+            let r = c.cmd(&["CONFIG", "SET", name, if small { low } else { default }]);
+            assert!(matches!(r, Ok(Reply::Simple(_))), "CONFIG SET {name} on {}: {r:?}", s.name);
+        }
         let r =
             s.conn().cmd(&["FLUSHALL"]).unwrap_or_else(|e| panic!("FLUSHALL on {} before seed {seed}: {e}", s.name));
         assert_eq!(r, Reply::Simple("OK".into()), "FLUSHALL on {}", s.name);
