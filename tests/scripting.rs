@@ -33,8 +33,8 @@ fn wait_busy(conn: &mut common::Conn) {
 
 #[test]
 fn script_kill_stops_a_runaway_read_only_script() {
-    // More than one worker: the script holds one of them.
-    let server = Server::rhea(&["--io-threads", "2"]);
+    // The default single worker thread: scripts run off the runtime thread.
+    let server = Server::rhea(&[]);
     let mut a = server.conn();
     let mut b = server.conn();
     a.set_timeout(Duration::from_secs(15));

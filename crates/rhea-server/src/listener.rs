@@ -79,7 +79,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         shared.clients.register(info.clone());
         let shared = shared.clone();
         tokio::spawn(async move {
-            connection::serve(stream, &shared, info, push_rx).await;
+            connection::serve(stream, shared.clone(), info, push_rx).await;
             shared.clients.unregister(id);
         });
     }
