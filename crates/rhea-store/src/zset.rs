@@ -29,7 +29,7 @@ struct Node {
     backward: u32,
     /// (forward, span) per level: span counts the nodes the link jumps over,
     /// the target included.
-    next: Vec<(u32, u32)>,
+    next: smallvec::SmallVec<[(u32, u32); 3]>,
 }
 
 /// What `ZSet::add` did.
@@ -80,7 +80,8 @@ impl fmt::Debug for ZSet {
 
 impl ZSet {
     pub fn new() -> Self {
-        let head = Node { member: Sds::new(b""), score: 0.0, backward: NIL, next: vec![(NIL, 0); MAX_LEVEL] };
+        let head =
+            Node { member: Sds::new(b""), score: 0.0, backward: NIL, next: smallvec::smallvec![(NIL, 0); MAX_LEVEL] };
         ZSet {
             nodes: vec![head],
             free: Vec::new(),
@@ -239,7 +240,7 @@ impl ZSet {
             }
             self.level = level;
         }
-        let node = Node { member, score, backward: NIL, next: vec![(NIL, 0); level] };
+        let node = Node { member, score, backward: NIL, next: smallvec::smallvec![(NIL, 0); level] };
         let id = match self.free.pop() {
             Some(id) => {
                 self.nodes[id as usize] = node;
@@ -309,7 +310,7 @@ impl ZSet {
         }
         let t = self.node_mut(target);
         t.member = Sds::new(b"");
-        t.next = Vec::new();
+        t.next = smallvec::SmallVec::new();
         self.free.push(target);
         if self.index.is_empty() {
             // Nothing left: drop the arena rather than keep a free list.

@@ -359,15 +359,19 @@ fn strtod(s: &[u8]) -> (f64, usize, bool) {
     };
     let sign = if neg { -1.0 } else { 1.0 };
     let rest = &s[i..];
-    let lower: Vec<u8> = rest.iter().take(8).map(u8::to_ascii_lowercase).collect();
-    if lower.starts_with(b"inf") {
-        let n = if lower.starts_with(b"infinity") { 8 } else { 3 };
+    if (1..=15).contains(&rest.len()) && rest.iter().all(u8::is_ascii_digit) {
+        let n = rest.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+        return (sign * n as f64, s.len(), false);
+    }
+    let starts = |p: &[u8]| rest.get(..p.len()).is_some_and(|r| r.eq_ignore_ascii_case(p));
+    if starts(b"inf") {
+        let n = if starts(b"infinity") { 8 } else { 3 };
         return (sign * f64::INFINITY, i + n, false);
     }
-    if lower.starts_with(b"nan") {
+    if starts(b"nan") {
         return (f64::NAN, i + 3, false);
     }
-    if lower.starts_with(b"0x") {
+    if starts(b"0x") {
         if let Some((v, n)) = hex_float(&rest[2..]) {
             return (sign * v, i + 2 + n, v.is_infinite());
         }
