@@ -282,8 +282,8 @@ pub const PARAMS: &[Param] = &[
         name: "notify-keyspace-events",
         get: |c| notify::to_string(c.notify_keyspace_events),
         set: |c, v| {
-            c.notify_keyspace_events = notify::parse(one(v)?)
-                .ok_or("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")?;
+            c.notify_keyspace_events =
+                notify::parse(one(v)?).ok_or("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")?;
             Ok(())
         },
         mutable: true,
