@@ -4,7 +4,7 @@
 //!
 //! Environment:
 //! - `RHEA_SEED`: base seed (default 1). Sequence `i` uses seed `base + i`.
-//! - `RHEA_RANDOM_OPS`: total number of commands (default 20000).
+//! - `RHEA_RANDOM_OPS`: total number of commands (default 60000, about 7 s).
 //! - `RHEA_RANDOM_SEQ`: commands per sequence (default 200); every sequence
 //!   starts from FLUSHALL on fresh connections; odd seeds run in RESP3,
 //!   seeds equal to 2 mod 4 send their commands in pipelined batches;
@@ -252,7 +252,8 @@ impl Gen {
             _ => &[b"k3", b"k\x00\xff"],
         };
         match n {
-            0..=34 => self.string_key_op(),
+            0..=31 => self.string_key_op(),
+            32..=34 => self.keyspace_op(),
             35..=46 => self.hash_op(),
             47..=58 => self.list_op(),
             59..=70 => self.set_op(),
@@ -568,6 +569,35 @@ impl Gen {
                 (a, Pairs)
             }
             _ => (vec![s(self.pick(&["HKEYS", "HVALS"])), k], Unordered),
+        }
+    }
+
+    /// Keyspace commands that look at every type.
+    fn keyspace_op(&mut self) -> Op {
+        use Cmp::*;
+        let s = |x: &str| x.as_bytes().to_vec();
+        let k = self.key();
+        match self.rng.u8(..6) {
+            0..=1 => {
+                // At most 8 keys, fewer than SCAN's default COUNT of 10: one
+                // call returns everything with cursor 0 on both servers.
+                let mut a = vec![s("SCAN"), s("0")];
+                if self.chance(40) {
+                    a.push(s("MATCH"));
+                    a.push(s(self.pick(&["*", "k?", "k[0-3]", "nomatch"])));
+                }
+                if self.chance(60) {
+                    a.push(s("TYPE"));
+                    a.push(s(self.pick(&["string", "hash", "list", "set", "zset", "STRING", "none", "bogus"])));
+                }
+                (a, Unordered)
+            }
+            // Approx(0) is exact, but inside EXEC only the type counts: there
+            // Redis's value still shares the queued argv (refcount 2).
+            2 => (vec![s("OBJECT"), s("REFCOUNT"), k], Approx(0)),
+            3 => (vec![s("OBJECT"), s("IDLETIME"), k], Approx(1)),
+            4 => (vec![s("OBJECT"), s("FREQ"), k], Exact),
+            _ => (vec![s("TYPE"), k], Exact),
         }
     }
 
@@ -1179,7 +1209,7 @@ fn run_sequence(
 #[test]
 fn random_sequences_match_redis() {
     let base = env_u64("RHEA_SEED", 1);
-    let total = env_u64("RHEA_RANDOM_OPS", 20_000);
+    let total = env_u64("RHEA_RANDOM_OPS", 60_000);
     let per = env_u64("RHEA_RANDOM_SEQ", 200).max(1);
     let mut skip: Vec<String> = SKIP_BY_DEFAULT.iter().map(|s| s.to_string()).collect();
     if let Ok(extra) = std::env::var("RHEA_RANDOM_SKIP") {
