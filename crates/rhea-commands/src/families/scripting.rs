@@ -33,14 +33,14 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.6.0",
         complexity: EVAL_COMPLEXITY,
         keys_fn: Some(eval_keys),
-        ..sc("eval", -3, NOSCRIPT | SKIP_MONITOR | MAY_REPLICATE | STALE, eval)
+        ..sc("eval", -3, NOSCRIPT | SKIP_MONITOR | STALE, eval)
     },
     CommandSpec {
         summary: "Execute a Lua script server side",
         since: "2.6.0",
         complexity: EVAL_COMPLEXITY,
         keys_fn: Some(eval_keys),
-        ..sc("evalsha", -3, NOSCRIPT | SKIP_MONITOR | MAY_REPLICATE | STALE, evalsha)
+        ..sc("evalsha", -3, NOSCRIPT | SKIP_MONITOR | STALE, evalsha)
     },
     CommandSpec {
         summary: "Execute a read-only Lua script server side",
@@ -81,7 +81,7 @@ pub const COMMANDS: &[CommandSpec] = &[
                 ..sc("flush", -2, NOSCRIPT, script_flush)
             },
             CommandSpec {
-                acl: &["slow"],
+                acl: &["slow", "scripting"],
                 summary: "Show helpful text about the different subcommands",
                 since: "5.0.0",
                 complexity: "O(1)",
