@@ -57,6 +57,8 @@ struct Gen {
     skip: Vec<String>,
     /// Keys the command being generated prefers (see `any_op`).
     home: &'static [&'static [u8]],
+    /// A key most commands use while set (see `expiring`).
+    focus: Option<Vec<u8>>,
     /// The rest of a generated MULTI/EXEC block.
     pending: std::collections::VecDeque<Op>,
 }
@@ -76,6 +78,11 @@ impl Gen {
         // A small key space so commands keep hitting the same keys; one key
         // is binary.
         const KEYS: &[&[u8]] = &[b"k0", b"k1", b"k2", b"k3", b"k4", b"k5", b"k6", b"k\x00\xff"];
+        if let Some(k) = &self.focus {
+            if self.rng.u8(..100) < 80 {
+                return k.clone();
+            }
+        }
         if !self.home.is_empty() && self.chance(75) {
             return self.pick(self.home).to_vec();
         }
@@ -179,6 +186,9 @@ impl Gen {
         if let Some(op) = self.pending.pop_front() {
             return op;
         }
+        if self.chance(1) {
+            return self.expiring();
+        }
         if self.chance(3) {
             self.transaction();
             if let Some(op) = self.pending.pop_front() {
@@ -197,6 +207,28 @@ impl Gen {
                 return op;
             }
         }
+    }
+
+    /// A key expiring for real: PEXPIRE 1, a pause, a random command that
+    /// meets the logically expired key (lazy expiry in every family), then
+    /// EXISTS so that both servers have deleted it whatever their active
+    /// expiry did meanwhile. Commands that would see the undeleted key
+    /// (DBSIZE) or leave the db before EXISTS are not drawn.
+    fn expiring(&mut self) -> Op {
+        let s = |x: &str| x.as_bytes().to_vec();
+        let k = self.key();
+        self.focus = Some(k.clone());
+        let op = loop {
+            let op = self.single_op();
+            if !matches!(&op.0[0][..], b"DBSIZE" | b"SELECT" | b"SWAPDB") {
+                break op;
+            }
+        };
+        self.focus = None;
+        self.pending.push_back((vec![s("@sleep"), s("5")], Cmp::Exact));
+        self.pending.push_back(op);
+        self.pending.push_back((vec![s("EXISTS"), k.clone()], Cmp::Exact));
+        (vec![s("PEXPIRE"), k, s("1")], Cmp::Exact)
     }
 
     /// Queues a MULTI ... EXEC (or DISCARD) block, sometimes behind a WATCH
@@ -588,14 +620,20 @@ impl Gen {
                 }
                 if self.chance(60) {
                     a.push(s("TYPE"));
-                    a.push(s(self.pick(&["string", "hash", "list", "set", "zset", "STRING", "none", "bogus"])));
+                    // Not "none": Redis 7.0 lists a logically expired key
+                    // under TYPE none (its type check runs lazy expiry first,
+                    // so the expiry filter no longer sees the key), a quirk
+                    // Rhea does not copy.
+                    a.push(s(self.pick(&["string", "hash", "list", "set", "zset", "STRING", "bogus"])));
                 }
                 (a, Unordered)
             }
             // Approx(0) is exact, but inside EXEC only the type counts: there
             // Redis's value still shares the queued argv (refcount 2).
             2 => (vec![s("OBJECT"), s("REFCOUNT"), k], Approx(0)),
-            3 => (vec![s("OBJECT"), s("IDLETIME"), k], Approx(1)),
+            // Small integers are shared objects in Redis: their idle time is
+            // that of whichever key touched the shared object last.
+            3 => (vec![s("OBJECT"), s("IDLETIME"), k], Kind),
             4 => (vec![s("OBJECT"), s("FREQ"), k], Exact),
             _ => (vec![s("TYPE"), k], Exact),
         }
@@ -1045,6 +1083,9 @@ fn quote(arg: &[u8]) -> String {
 }
 
 fn line(op: &Op) -> String {
+    if op.0[0] == b"@sleep" {
+        return format!("@sleep {}", String::from_utf8_lossy(&op.0[1]));
+    }
     let text = op.0.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ");
     match op.1 {
         Cmp::Exact => text,
@@ -1151,7 +1192,15 @@ fn run_sequence(
             history.push(g.op());
             generated += 1;
         }
-        let ops = &history[next..];
+        // A pause is not sent: it ends the batch before it, then sleeps.
+        let pause = history[next..].iter().position(|op| op.0[0] == b"@sleep");
+        if pause == Some(0) {
+            let ms = std::str::from_utf8(&history[next].0[1]).ok().and_then(|t| t.parse().ok()).unwrap_or(0);
+            std::thread::sleep(Duration::from_millis(ms));
+            next += 1;
+            continue;
+        }
+        let ops = &history[next..pause.map_or(history.len(), |p| next + p)];
         let mut buf = Vec::new();
         for op in ops {
             encode(&op.0, &mut buf);
@@ -1189,7 +1238,7 @@ fn run_sequence(
                 ));
             }
         }
-        next = history.len();
+        next += ops.len();
     }
     // Hanging up must leave the server usable (a deadlock or a lost wakeup
     // would otherwise surface as a FLUSHALL timeout of the next seed).
@@ -1234,6 +1283,7 @@ fn random_sequences_match_redis() {
             now_s,
             skip: skip.clone(),
             home: &[],
+            focus: None,
             pending: Default::default(),
         };
         let len = per.min(total - i * per);
