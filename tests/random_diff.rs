@@ -609,7 +609,23 @@ impl Gen {
         use Cmp::*;
         let s = |x: &str| x.as_bytes().to_vec();
         let k = self.key();
-        match self.rng.u8(..6) {
+        match self.rng.u8(..8) {
+            6 => {
+                // A count past the size returns every element once: only the
+                // order is random.
+                let with = self.chance(50);
+                let (name, opt) = match self.rng.u8(..3) {
+                    0 => ("HRANDFIELD", "WITHVALUES"),
+                    1 => ("ZRANDMEMBER", "WITHSCORES"),
+                    _ => ("SRANDMEMBER", ""),
+                };
+                let mut a = vec![s(name), k, s("100")];
+                if with && !opt.is_empty() {
+                    a.push(s(opt));
+                    return (a, Pairs);
+                }
+                (a, Unordered)
+            }
             0..=1 => {
                 // At most 8 keys, fewer than SCAN's default COUNT of 10: one
                 // call returns everything with cursor 0 on both servers.
@@ -1116,9 +1132,11 @@ fn same(cmp: Cmp, a: &Reply, raw_a: &[u8], b: &Reply, raw_b: &[u8]) -> bool {
 /// cursor.
 fn pairs(r: &Reply) -> Reply {
     match r {
-        Reply::Array(v) if v.len() == 2 && matches!(v[1], Reply::Array(_)) => {
+        Reply::Array(v) if v.len() == 2 && matches!((&v[0], &v[1]), (Reply::Bulk(_), Reply::Array(_))) => {
             Reply::Array(vec![v[0].clone(), pairs(&v[1])])
         }
+        // RESP3 WITHSCORES/WITHVALUES: already a list of pairs.
+        Reply::Array(v) if v.iter().all(|e| matches!(e, Reply::Array(_))) => r.sorted(),
         Reply::Array(v) => {
             let mut p: Vec<Reply> = v.chunks(2).map(|c| Reply::Array(c.to_vec())).collect();
             p.sort();
