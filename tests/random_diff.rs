@@ -7,7 +7,7 @@
 //! - `RHEA_RANDOM_OPS`: total number of commands (default 60000, about 7 s).
 //! - `RHEA_RANDOM_SEQ`: commands per sequence (default 200); every sequence
 //!   starts from FLUSHALL on fresh connections; odd seeds run in RESP3,
-//!   seeds equal to 2 mod 4 send their commands in pipelined batches;
+//!   seeds equal to 2 or 3 mod 4 send their commands in pipelined batches;
 //!   seeds equal to 4 mod 5 run with hash-max-listpack-entries 3,
 //!   set-max-intset-entries 4 and zset-max-listpack-entries 3.
 //! - `RHEA_RANDOM_SKIP`: extra comma-separated command names to leave out.
@@ -1181,7 +1181,7 @@ fn run_sequence(
     // The seed picks the protocol and the pipelining, so a seed replays the
     // same way whatever base it was reached from.
     let resp3 = seed % 2 == 1;
-    let pipelined = seed % 4 == 2;
+    let pipelined = seed % 4 >= 2;
     // Some seeds lower the encoding thresholds so that conversions happen
     // mid-sequence. Those leave out lex ranges: over a skiplist with mixed
     // scores, Redis's answer depends on its random node levels.
