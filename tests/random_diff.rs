@@ -481,8 +481,26 @@ impl Gen {
     }
 
     fn member(&mut self) -> Vec<u8> {
-        const MEMBERS: &[&str] =
-            &["1", "2", "3", "-5", "10", "007", "a", "b", "c", "", "9223372036854775807", "9223372036854775808"];
+        const MEMBERS: &[&str] = &[
+            "1",
+            "2",
+            "3",
+            "-5",
+            "10",
+            "007",
+            "a",
+            "b",
+            "c",
+            "",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "+1",
+            " 1",
+            "-0",
+            "1.0",
+            "0x1",
+        ];
         // Mostly integers, so intsets (sorted) are common.
         if self.chance(60) {
             return self.rng.i64(-3..8).to_string().into_bytes();
