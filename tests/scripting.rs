@@ -75,13 +75,15 @@ fn a_script_that_wrote_is_unkillable_and_atomic() {
         Reply::Array(vec![Reply::Bulk(b"busy-reply-threshold".to_vec()), Reply::Bulk(b"100".to_vec())])
     );
     // Writes, spins, then writes again: nobody may see the first write alone.
-    let script = "redis.call('set', 'k', 'first') local i = 0 while i < 20000000 do i = i + 1 end \
+    // Long enough (seconds, not the ~0.2 s of 20M iterations) that SCRIPT
+    // KILL always arrives while it runs, even on a fast, idle machine.
+    let script = "redis.call('set', 'k', 'first') local i = 0 while i < 300000000 do i = i + 1 end \
                   redis.call('set', 'k', 'second') return i";
     a.send(&["EVAL", script, "0"]).expect("io");
     wait_busy(&mut b);
     let r = b.cmd(&["SCRIPT", "KILL"]).expect("io");
     assert!(err(&r).starts_with("UNKILLABLE Sorry the script already executed write commands"), "{r:?}");
-    assert_eq!(a.read().expect("io"), Reply::Int(20000000));
+    assert_eq!(a.read().expect("io"), Reply::Int(300000000));
     assert_eq!(b.cmd(&["GET", "k"]).expect("io"), Reply::Bulk(b"second".to_vec()));
 }
 
