@@ -4,6 +4,8 @@
 //! compared byte for byte.
 #![allow(dead_code)]
 
+pub mod scenario;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
