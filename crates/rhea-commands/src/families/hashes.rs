@@ -6,7 +6,7 @@ use rhea_store::hash::HashLimits;
 use rhea_store::{glob_match, Db, Hash, Sds, Value};
 
 use super::strings::long_double::{self, Ext, Ld};
-use super::{arg_i64, is, lookup_read, lookup_write, At};
+use super::{arg_i64, is, lookup_read, lookup_write, parse_cursor, At};
 use crate::error::{CmdError, CmdResult};
 use crate::pubsub::notify;
 use crate::table::{flags::*, CommandSpec};
@@ -483,27 +483,6 @@ fn hrandfield(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         }
     }
     Ok(())
-}
-
-/// A SCAN cursor, accepted exactly as Redis's `strtoul`-based parser does:
-/// an optional sign (a negative cursor wraps), decimal digits; the empty
-/// string is cursor 0.
-fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
-    let invalid = || CmdError::err("invalid cursor");
-    let (neg, digits) = match arg.first() {
-        None => return Ok(0),
-        Some(b'-') => (true, &arg[1..]),
-        Some(b'+') => (false, &arg[1..]),
-        Some(_) => (false, arg),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(invalid());
-    }
-    let mut v: u64 = 0;
-    for &d in digits {
-        v = v.checked_mul(10).and_then(|v| v.checked_add(u64::from(d - b'0'))).ok_or_else(invalid)?;
-    }
-    Ok(if neg { v.wrapping_neg() } else { v })
 }
 
 fn hscan(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use rhea_resp::parse_i64;
 use rhea_store::{glob_match, Entry, ScanFilter, Sds, Value};
 
-use super::{arg_i64, is, At};
+use super::{arg_i64, is, parse_cursor, At};
 use crate::error::{CmdError, CmdResult};
 use crate::pubsub::notify;
 use crate::table::{flags::*, CommandSpec};
@@ -398,29 +398,6 @@ fn keys(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         ctx.out.bulk(k);
     }
     Ok(())
-}
-
-/// A SCAN cursor, accepted exactly as Redis's `strtoul`-based parser does:
-/// an optional sign (a negative cursor wraps), decimal digits, no leading
-/// space; the empty string is cursor 0.
-fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
-    let invalid = || CmdError::err("invalid cursor");
-    if arg.is_empty() {
-        return Ok(0);
-    }
-    let (neg, digits) = match arg[0] {
-        b'-' => (true, &arg[1..]),
-        b'+' => (false, &arg[1..]),
-        _ => (false, arg),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(invalid());
-    }
-    let mut v: u64 = 0;
-    for &d in digits {
-        v = v.checked_mul(10).and_then(|v| v.checked_add(u64::from(d - b'0'))).ok_or_else(invalid)?;
-    }
-    Ok(if neg { v.wrapping_neg() } else { v })
 }
 
 /// SCAN's options, parsed.

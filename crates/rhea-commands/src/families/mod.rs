@@ -89,3 +89,24 @@ pub(crate) fn lookup_write<'a>(db: &'a mut Db, at: At, key: &[u8]) -> Option<&'a
     e.lru = at.lru;
     Some(e)
 }
+
+/// A SCAN-family cursor, accepted exactly as Redis's `strtoul`-based parser
+/// does: an optional sign (a negative cursor wraps), decimal digits, no
+/// leading space; the empty string is cursor 0.
+pub(crate) fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
+    let invalid = || CmdError::err("invalid cursor");
+    let (neg, digits) = match arg.split_first() {
+        None => return Ok(0),
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        Some(_) => (false, arg),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(invalid());
+    }
+    let mut v: u64 = 0;
+    for &d in digits {
+        v = v.checked_mul(10).and_then(|v| v.checked_add(u64::from(d - b'0'))).ok_or_else(invalid)?;
+    }
+    Ok(if neg { v.wrapping_neg() } else { v })
+}

@@ -8,7 +8,7 @@ use rhea_resp::{parse_i64, Out};
 use rhea_store::set::Member;
 use rhea_store::{glob_match, Db, Set, Store, Value};
 
-use super::{arg_i64, is, lookup_read, lookup_write, At};
+use super::{arg_i64, is, lookup_read, lookup_write, parse_cursor, At};
 use crate::error::{CmdError, CmdResult};
 use crate::pubsub::notify;
 use crate::table::{flags::*, CommandSpec};
@@ -712,28 +712,6 @@ fn store_generic(ctx: &mut Ctx, argv: &[Bytes], op: Option<SetOp>) -> CmdResult 
         ctx.notify(notify::SET, event, dst);
     }
     Ok(())
-}
-
-/// A SCAN cursor as Redis's `strtoul`-based parser reads it: optional sign
-/// (a negative cursor wraps), decimal digits; the empty string is 0.
-fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
-    let invalid = || CmdError::err("invalid cursor");
-    if arg.is_empty() {
-        return Ok(0);
-    }
-    let (neg, digits) = match arg.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        Some((b'+', rest)) => (false, rest),
-        _ => (false, arg),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(invalid());
-    }
-    let mut v: u64 = 0;
-    for &d in digits {
-        v = v.checked_mul(10).and_then(|v| v.checked_add(u64::from(d - b'0'))).ok_or_else(invalid)?;
-    }
-    Ok(if neg { v.wrapping_neg() } else { v })
 }
 
 /// SSCAN's options, parsed (after the key lookup, as in Redis: a missing

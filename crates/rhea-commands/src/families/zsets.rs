@@ -12,7 +12,7 @@ use rhea_store::set::Member;
 use rhea_store::{glob_match, Db, Sds, Set, Store, Value, ZSet};
 
 use super::lists::parse_timeout;
-use super::{arg_i64, is, lookup_read, lookup_write, At};
+use super::{arg_i64, is, lookup_read, lookup_write, parse_cursor, At};
 use crate::blocking::TimeoutReply;
 use crate::error::{CmdError, CmdResult};
 use crate::pubsub::notify;
@@ -1766,27 +1766,6 @@ fn zrandmember(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         reply_elements(out, count, pos[..count].iter().filter_map(|&p| z.get_index(p)), withscores);
     }
     Ok(())
-}
-
-/// A SCAN cursor as Redis's `strtoul`-based parser accepts it.
-fn parse_cursor(arg: &[u8]) -> Result<u64, CmdError> {
-    let invalid = || CmdError::err("invalid cursor");
-    if arg.is_empty() {
-        return Ok(0);
-    }
-    let (neg, digits) = match arg[0] {
-        b'-' => (true, &arg[1..]),
-        b'+' => (false, &arg[1..]),
-        _ => (false, arg),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return Err(invalid());
-    }
-    let mut v: u64 = 0;
-    for &d in digits {
-        v = v.checked_mul(10).and_then(|v| v.checked_add(u64::from(d - b'0'))).ok_or_else(invalid)?;
-    }
-    Ok(if neg { v.wrapping_neg() } else { v })
 }
 
 fn zscan(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
