@@ -315,91 +315,10 @@ impl Conn {
     }
 }
 
-/// Splits a redis-cli style command line ("a b", 'c', \x00 escapes).
+/// Splits a redis-cli style command line ("a b", 'c', \x00 escapes) with
+/// the server's own quoting rules (sdssplitargs).
 pub fn split_line(line: &str) -> Option<Vec<Vec<u8>>> {
-    rhea_resp_split(line.as_bytes())
-}
-
-// The tests link only the binary, not the library crates, so the quoting
-// rules are repeated here: the same as redis-cli / sdssplitargs.
-fn rhea_resp_split(line: &[u8]) -> Option<Vec<Vec<u8>>> {
-    let mut args = Vec::new();
-    let mut i = 0;
-    let n = line.len();
-    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    loop {
-        while i < n && line[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        if i >= n {
-            return Some(args);
-        }
-        let mut cur = Vec::new();
-        let (mut inq, mut insq) = (false, false);
-        loop {
-            if inq {
-                if i >= n {
-                    return None;
-                }
-                let c = line[i];
-                if c == b'\\'
-                    && i + 3 < n
-                    && line[i + 1] == b'x'
-                    && hex(line[i + 2]).is_some()
-                    && hex(line[i + 3]).is_some()
-                {
-                    cur.push(hex(line[i + 2])? * 16 + hex(line[i + 3])?);
-                    i += 3;
-                } else if c == b'\\' && i + 1 < n {
-                    i += 1;
-                    cur.push(match line[i] {
-                        b'n' => b'\n',
-                        b'r' => b'\r',
-                        b't' => b'\t',
-                        b'b' => 8,
-                        b'a' => 7,
-                        o => o,
-                    });
-                } else if c == b'"' {
-                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
-                        return None;
-                    }
-                    i += 1;
-                    break;
-                } else {
-                    cur.push(c);
-                }
-            } else if insq {
-                if i >= n {
-                    return None;
-                }
-                if line[i] == b'\\' && i + 1 < n && line[i + 1] == b'\'' {
-                    i += 1;
-                    cur.push(b'\'');
-                } else if line[i] == b'\'' {
-                    if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
-                        return None;
-                    }
-                    i += 1;
-                    break;
-                } else {
-                    cur.push(line[i]);
-                }
-            } else {
-                if i >= n {
-                    break;
-                }
-                match line[i] {
-                    b' ' | b'\n' | b'\r' | b'\t' | 0 => break,
-                    b'"' => inq = true,
-                    b'\'' => insq = true,
-                    c => cur.push(c),
-                }
-            }
-            i += 1;
-        }
-        args.push(cur);
-    }
+    rhea_resp::split_args(line.as_bytes())
 }
 
 /// Polls `f` until it returns true or `timeout` passes.
