@@ -142,6 +142,9 @@ pub struct Client {
     /// Channels plus patterns subscribed to; in RESP2, a subscribed client
     /// may only run (P)SUBSCRIBE, (P)UNSUBSCRIBE, PING, QUIT and RESET.
     pub subscriptions: usize,
+    /// READONLY: reads on a cluster follower run on its own, possibly
+    /// stale, state instead of going through a read barrier.
+    pub readonly: bool,
 }
 
 impl Client {
@@ -160,6 +163,7 @@ impl Client {
             serving_blocked: false,
             ready_key: None,
             subscriptions: 0,
+            readonly: false,
         }
     }
 

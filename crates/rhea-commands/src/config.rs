@@ -48,6 +48,7 @@ pub struct Config {
     /// `client-output-buffer-limit` for the normal, replica and pubsub
     /// classes, in that order.
     pub obuf_limits: [ObufLimit; 3],
+    pub cluster: ClusterParams,
 }
 
 impl Default for Config {
@@ -80,6 +81,7 @@ impl Default for Config {
                 ObufLimit { hard: 256 << 20, soft: 64 << 20, soft_seconds: 60 },
                 ObufLimit { hard: 32 << 20, soft: 8 << 20, soft_seconds: 60 },
             ],
+            cluster: ClusterParams::default(),
         }
     }
 }
@@ -375,13 +377,81 @@ fn set_obuf_limits(limits: &mut [ObufLimit; 3], text: &str) -> Result<(), String
 }
 
 pub fn param(name: &str) -> Option<&'static Param> {
-    PARAMS.iter().find(|p| p.name.eq_ignore_ascii_case(name))
+    PARAMS.iter().chain(CLUSTER_PARAMS).find(|p| p.name.eq_ignore_ascii_case(name))
 }
 
 /// Every parameter's name and getter, in table order (CONFIG GET).
 pub fn all_params() -> impl Iterator<Item = (&'static str, Getter)> {
-    PARAMS.iter().map(|p| (p.name, p.get))
+    PARAMS.iter().chain(CLUSTER_PARAMS).map(|p| (p.name, p.get))
 }
+
+/// A node's place in a Raft cluster; all fixed at startup.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterParams {
+    /// 0: a standalone server, no Raft.
+    pub node_id: u64,
+    /// Where peers connect (default: the client port + 10000).
+    pub raft_addr: String,
+    /// `id@host:port,...`: every initial voter, this node included.
+    pub peers: String,
+    pub secret: String,
+    /// linearizable | lease | local.
+    pub read_mode: String,
+    /// The address peers tell clients to use for this node (default: the
+    /// first bind address and the port).
+    pub advertise_addr: String,
+}
+
+const CLUSTER_PARAMS: &[Param] = &[
+    Param {
+        name: "node-id",
+        get: |c| c.cluster.node_id.to_string(),
+        set: |c, v| int_in(v, 0, i64::MAX).map(|n| c.cluster.node_id = n),
+        mutable: false,
+    },
+    Param {
+        name: "raft-addr",
+        get: |c| c.cluster.raft_addr.clone(),
+        set: |c, v| one(v).map(|s| c.cluster.raft_addr = s.to_string()),
+        mutable: false,
+    },
+    Param {
+        name: "peers",
+        get: |c| c.cluster.peers.clone(),
+        set: |c, v| {
+            let s = v.join(",");
+            rhea_cluster::parse_peers(&s)?;
+            c.cluster.peers = s;
+            Ok(())
+        },
+        mutable: false,
+    },
+    Param {
+        name: "cluster-secret",
+        get: |c| c.cluster.secret.clone(),
+        set: |c, v| one(v).map(|s| c.cluster.secret = s.to_string()),
+        mutable: false,
+    },
+    Param {
+        name: "raft-read-mode",
+        get: |c| if c.cluster.read_mode.is_empty() { "linearizable".into() } else { c.cluster.read_mode.clone() },
+        set: |c, v| {
+            let s = one(v)?.to_ascii_lowercase();
+            if !["linearizable", "lease", "local"].contains(&s.as_str()) {
+                return Err("argument must be one of the following: linearizable, lease, local".into());
+            }
+            c.cluster.read_mode = s;
+            Ok(())
+        },
+        mutable: false,
+    },
+    Param {
+        name: "advertise-addr",
+        get: |c| c.cluster.advertise_addr.clone(),
+        set: |c, v| one(v).map(|s| c.cluster.advertise_addr = s.to_string()),
+        mutable: false,
+    },
+];
 
 /// The canonical name of a parameter, whatever the case it was given in.
 pub fn lookup_name(name: &str) -> Option<&'static str> {

@@ -26,6 +26,19 @@ pub enum Outcome {
 /// order), queues it if a transaction is open, else calls the handler with
 /// the store locked and then serves clients blocked on keys it fed.
 pub fn dispatch(shared: &Shared, client: &mut Client, argv: &[Bytes], out: &mut Out) -> Outcome {
+    match check(client, argv, out) {
+        Some((cmd, sub)) => execute(shared, client, argv, out, cmd, sub),
+        None => Outcome::Done,
+    }
+}
+
+/// A command found in the table: the command and, for a container
+/// (CLIENT, CONFIG...), the subcommand.
+pub type Resolved = (&'static CommandSpec, Option<&'static CommandSpec>);
+
+/// The checks before a command runs. None if the request was answered
+/// here (an error, or QUEUED inside MULTI).
+pub fn check(client: &mut Client, argv: &[Bytes], out: &mut Out) -> Option<Resolved> {
     let table = CommandTable::get();
     let (cmd, sub) = match table.resolve(argv) {
         Ok(found) => found,
@@ -53,8 +66,7 @@ pub fn dispatch(shared: &Shared, client: &mut Client, argv: &[Bytes], out: &mut 
         );
         return reject(client, out, &msg);
     }
-    let now = now_ms();
-    client.info.last_interaction_ms.store(now, Ordering::Relaxed);
+    client.info.last_interaction_ms.store(now_ms(), Ordering::Relaxed);
     client.info.last_cmd.store(command_code(cmd, sub), Ordering::Relaxed);
     if let Some(queue) = client.multi.as_mut() {
         if !RUN_INSIDE_MULTI.contains(&cmd.name) {
@@ -63,13 +75,27 @@ pub fn dispatch(shared: &Shared, client: &mut Client, argv: &[Bytes], out: &mut 
             }
             queue.push(argv.to_vec());
             out.simple("QUEUED");
-            return Outcome::Done;
+            return None;
         }
     }
+    Some((cmd, sub))
+}
+
+/// Runs a checked command on this node's store.
+pub fn execute(
+    shared: &Shared,
+    client: &mut Client,
+    argv: &[Bytes],
+    out: &mut Out,
+    cmd: &'static CommandSpec,
+    sub: Option<&'static CommandSpec>,
+) -> Outcome {
+    let spec = sub.unwrap_or(cmd);
     // A runaway script holds the store: answer BUSY / SCRIPT KILL without it.
     let Some(mut store) = crate::scripting::lock_store(shared, cmd, sub, argv, out) else {
         return Outcome::Done;
     };
+    let now = now_ms();
     let rng = fastrand::Rng::with_seed(fastrand::u64(..));
     let mut ctx = Ctx { store: &mut store, out, client, shared, now_ms: now, rng };
     run(&mut ctx, spec, argv);
@@ -95,12 +121,12 @@ const RUN_INSIDE_MULTI: &[&str] = &["exec", "discard", "multi", "watch", "quit",
 
 /// Refuses a request; inside MULTI this also dooms the transaction
 /// (EXECABORT), as Redis's `rejectCommand` does.
-fn reject(client: &mut Client, out: &mut Out, msg: &str) -> Outcome {
+fn reject<T>(client: &mut Client, out: &mut Out, msg: &str) -> Option<T> {
     if client.multi.is_some() {
         client.multi_dirty = true;
     }
     out.error(msg);
-    Outcome::Done
+    None
 }
 
 /// Calls a handler; a failing one replies with its error.

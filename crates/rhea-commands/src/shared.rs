@@ -1,4 +1,5 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Mutex, RwLock};
@@ -40,6 +41,8 @@ pub struct Shared {
     pub scripting: crate::scripting::Scripting,
     /// 40 hex characters, new for each process (INFO run_id).
     pub run_id: String,
+    /// The Raft group this node belongs to, when it runs as a cluster node.
+    pub cluster: OnceLock<rhea_cluster::Cluster>,
     shutdown: AtomicBool,
     pub shutdown_notify: tokio::sync::Notify,
 }
@@ -58,6 +61,7 @@ impl Shared {
             started: Instant::now(),
             scripting: crate::scripting::Scripting::default(),
             run_id,
+            cluster: OnceLock::new(),
             shutdown: AtomicBool::new(false),
             shutdown_notify: tokio::sync::Notify::new(),
         }

@@ -4,8 +4,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use rhea_cluster::Cluster;
 use rhea_commands::blocking::BlockWait;
-use rhea_commands::{disconnect, dispatch, now_ms, Client, ClientInfo, Outcome, Shared};
+use rhea_commands::replicated::{self, Kind, Request, Route};
+use rhea_commands::{check, disconnect, dispatch, execute, now_ms, Client, ClientInfo, Outcome, Shared};
 use rhea_resp::{Out, RequestParser};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -14,6 +16,9 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tracing::debug;
 
 const READ_CHUNK: usize = 16 * 1024;
+/// A pipelined run of writes longer than this is split over several log
+/// entries, so one client cannot make an entry of unbounded size.
+const MAX_WRITES_PER_ENTRY: usize = 1024;
 
 /// One client connection: the socket, its buffers and its state.
 struct Conn {
@@ -93,6 +98,10 @@ impl Conn {
     /// Runs every complete request in the read buffer. A blocked request
     /// holds back the ones after it until it is served or times out.
     async fn process_buffer(&mut self, mut killed: Pin<&mut Notified<'_>>) -> Result<(), Closed> {
+        if let Some(cluster) = self.shared.cluster.get() {
+            let cluster = cluster.clone();
+            return self.process_buffer_cluster(&cluster, killed).await;
+        }
         loop {
             match self.parser.parse(&mut self.buf, &mut self.argv) {
                 Ok(true) => {
@@ -120,6 +129,122 @@ impl Conn {
         }
         self.argv.clear();
         Ok(())
+    }
+
+    /// `process_buffer` on a cluster node: writes go through the Raft log
+    /// (a run of pipelined writes as one entry), reads wait for a read
+    /// barrier, and the rest runs here. Replies stay in request order.
+    async fn process_buffer_cluster(
+        &mut self,
+        cluster: &Cluster,
+        mut killed: Pin<&mut Notified<'_>>,
+    ) -> Result<(), Closed> {
+        let mut writes: Vec<Vec<Bytes>> = Vec::new();
+        loop {
+            match self.parser.parse(&mut self.buf, &mut self.argv) {
+                Ok(true) => {
+                    let Some((cmd, sub)) = check(&mut self.client, &self.argv, &mut self.out) else { continue };
+                    let route = replicated::route(cmd, sub, &self.argv, &self.client);
+                    if route == Route::Write && cmd.name != "exec" {
+                        writes.push(std::mem::take(&mut self.argv));
+                        if writes.len() >= MAX_WRITES_PER_ENTRY {
+                            self.propose(cluster, Kind::Batch, &mut writes).await;
+                        }
+                        continue;
+                    }
+                    self.propose(cluster, Kind::Batch, &mut writes).await;
+                    if route == Route::Write {
+                        self.propose_exec(cluster).await;
+                        continue;
+                    }
+                    if route == Route::Read && !self.client.readonly {
+                        if let Err(e) = cluster.read_barrier().await {
+                            self.out.error(&e.to_string());
+                            continue;
+                        }
+                    }
+                    let outcome = if may_run_a_script(&self.argv) {
+                        self.dispatch_off_thread().await?
+                    } else {
+                        execute(&self.shared, &mut self.client, &self.argv, &mut self.out, cmd, sub)
+                    };
+                    if let Outcome::Blocked(wait) = outcome {
+                        self.flush(0).await?;
+                        self.wait_unblocked(wait, killed.as_mut()).await?;
+                    }
+                    if self.client.close_after_reply {
+                        break;
+                    }
+                }
+                Ok(false) => break,
+                Err(e) => {
+                    debug!(client = self.client.id, error = %e, "protocol error, closing connection");
+                    self.propose(cluster, Kind::Batch, &mut writes).await;
+                    self.out.error(&format!("ERR {e}"));
+                    self.client.close_after_reply = true;
+                    break;
+                }
+            }
+        }
+        self.propose(cluster, Kind::Batch, &mut writes).await;
+        self.argv.clear();
+        Ok(())
+    }
+
+    /// Proposes `cmds` as one log entry and writes the replies it got.
+    async fn propose(&mut self, cluster: &Cluster, kind: Kind, cmds: &mut Vec<Vec<Bytes>>) {
+        if cmds.is_empty() {
+            return;
+        }
+        let n = if kind == Kind::Exec { 1 } else { cmds.len() };
+        let req = Request {
+            kind,
+            resp3: self.out.resp3,
+            db: self.client.db as u32,
+            now_ms: now_ms(),
+            seed: fastrand::u64(..),
+            cmds: std::mem::take(cmds),
+        };
+        match cluster.propose(req.encode()).await {
+            Ok(reply) => match replicated::decode_reply(&reply) {
+                Some((db, resp)) => {
+                    self.client.select(db);
+                    self.out.raw(resp);
+                }
+                None => self.out.error("ERR internal error: unreadable reply from the log"),
+            },
+            Err(e) => {
+                let msg = e.to_string();
+                for _ in 0..n {
+                    self.out.error(&msg);
+                }
+            }
+        }
+    }
+
+    /// EXEC of a transaction that writes: one log entry. WATCHed keys are
+    /// checked here after a read barrier, and the transaction discarded if
+    /// one changed; a change that commits between that check and the
+    /// entry is not seen (see the README's cluster notes).
+    async fn propose_exec(&mut self, cluster: &Cluster) {
+        if !self.client.watched.is_empty() {
+            if let Err(e) = cluster.read_barrier().await {
+                self.out.error(&e.to_string());
+                return;
+            }
+        }
+        match replicated::take_transaction(&self.shared, &mut self.client) {
+            Some(queue) => {
+                let mut cmds = queue;
+                self.propose(cluster, Kind::Exec, &mut cmds).await;
+            }
+            // A watched key changed: EXEC's own path answers (nil) and
+            // cleans up.
+            None => {
+                let argv = [Bytes::from_static(b"EXEC")];
+                dispatch(&self.shared, &mut self.client, &argv, &mut self.out);
+            }
+        }
     }
 
     /// Runs the current request on the blocking pool instead of the runtime

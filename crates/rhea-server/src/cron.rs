@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rhea_commands::replicated::{Kind, Request};
 use rhea_commands::{now_ms, Shared};
 
 /// Keys examined per lock acquisition: small enough that no client waits
@@ -21,7 +22,14 @@ pub async fn run(shared: Arc<Shared>) {
         if shared.shutting_down() {
             return;
         }
-        active_expire(&shared, tick * CYCLE_BUDGET_PERCENT / 100);
+        match shared.cluster.get() {
+            // Only the leader decides that keys expired, and the log carries
+            // the decision: followers hide expired keys but never remove them
+            // on their own.
+            Some(cluster) if cluster.is_leader() => propose_expired(&shared, cluster).await,
+            Some(_) => {}
+            None => active_expire(&shared, tick * CYCLE_BUDGET_PERCENT / 100),
+        }
         close_idle_clients(&shared);
     }
 }
@@ -47,6 +55,28 @@ fn active_expire(shared: &Shared, budget: Duration) {
                 break;
             }
         }
+    }
+}
+
+/// The leader's active expiry: finds expired keys (a bounded batch per
+/// database per tick) and proposes their removal as one entry.
+async fn propose_expired(shared: &Shared, cluster: &rhea_cluster::Cluster) {
+    let now = now_ms();
+    let mut cmds = Vec::new();
+    {
+        let Some(mut store) = shared.store.try_lock_for(Duration::from_millis(20)) else { return };
+        for (i, db) in store.dbs.iter_mut().enumerate() {
+            let (_, keys) = db.find_expired(now, CHECKS_PER_STEP);
+            let d = bytes::Bytes::from(i.to_string());
+            cmds.extend(keys.into_iter().map(|k| vec![d.clone(), bytes::Bytes::copy_from_slice(k.as_bytes())]));
+        }
+    }
+    if cmds.is_empty() {
+        return;
+    }
+    let req = Request { kind: Kind::Expire, resp3: false, db: 0, now_ms: now, seed: 0, cmds };
+    if let Err(e) = cluster.propose(req.encode()).await {
+        tracing::debug!(error = %e, "proposing expired keys failed; the next tick retries");
     }
 }
 

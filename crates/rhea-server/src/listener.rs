@@ -14,6 +14,41 @@ use crate::{connection, cron, shutdown};
 pub enum ServerError {
     #[error("could not listen on {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
+    #[error("{0}")]
+    Cluster(String),
+}
+
+/// Joins the Raft group the config describes, if it describes one.
+async fn start_cluster(shared: &Arc<Shared>) -> Result<(), ServerError> {
+    let (params, port, host) = {
+        let c = shared.config.read();
+        (c.cluster.clone(), c.port, c.bind.first().cloned().unwrap_or_else(|| "127.0.0.1".into()))
+    };
+    if params.node_id == 0 {
+        return Ok(());
+    }
+    let raft_addr =
+        if params.raft_addr.is_empty() { format!("{host}:{}", port as u32 + 10000) } else { params.raft_addr.clone() };
+    let mut peers = rhea_cluster::parse_peers(&params.peers).map_err(ServerError::Cluster)?;
+    if peers.is_empty() {
+        // A group of one: the same code path, with nobody to wait for.
+        peers.push((params.node_id, raft_addr.clone()));
+    }
+    let mut cfg = rhea_cluster::ClusterConfig::new(params.node_id, raft_addr.clone(), peers);
+    cfg.secret = params.secret.clone();
+    cfg.client_addr =
+        if params.advertise_addr.is_empty() { format!("{host}:{port}") } else { params.advertise_addr.clone() };
+    cfg.read_mode = match params.read_mode.as_str() {
+        "lease" => rhea_cluster::ReadMode::Lease,
+        "local" => rhea_cluster::ReadMode::Local,
+        _ => rhea_cluster::ReadMode::Linearizable,
+    };
+    let applier = rhea_commands::replicated::Applier::new(shared.clone());
+    let cluster =
+        rhea_cluster::Cluster::start(cfg, Box::new(applier)).await.map_err(|e| ServerError::Cluster(e.to_string()))?;
+    info!(node_id = params.node_id, %raft_addr, "cluster node started");
+    let _ = shared.cluster.set(cluster);
+    Ok(())
 }
 
 /// Runs the server until SHUTDOWN or a termination signal.
@@ -21,6 +56,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     let port = config.port;
     let binds = config.bind.clone();
     let shared = Arc::new(Shared::new(config));
+    start_cluster(&shared).await?;
     let mut listeners = Vec::new();
     for host in &binds {
         let addr = format!("{host}:{port}");

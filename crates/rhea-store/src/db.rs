@@ -341,6 +341,30 @@ impl Db {
         }
     }
 
+    /// Active expiry for a replicated keyspace: like `active_expire`, but
+    /// only names the expired keys it finds; the leader proposes their
+    /// removal through the log instead of removing them itself.
+    pub fn find_expired(&mut self, now: i64, max_checks: usize) -> (usize, Vec<Sds>) {
+        let mut found = Vec::new();
+        if self.volatile == 0 {
+            return (0, found);
+        }
+        let mut checked = 0;
+        while checked < max_checks.min(self.map.len()) {
+            if self.expire_cursor == 0 || self.expire_cursor > self.map.len() {
+                self.expire_cursor = self.map.len();
+            }
+            self.expire_cursor -= 1;
+            checked += 1;
+            if let Some((k, e)) = self.map.get_index(self.expire_cursor) {
+                if e.is_expired(now) {
+                    found.push(k.clone());
+                }
+            }
+        }
+        (checked, found)
+    }
+
     /// Active expiry: examines up to `max_checks` entries, continuing where
     /// the last call stopped, and removes the expired ones. Returns
     /// (checked, expired) so the caller can decide whether to go on.

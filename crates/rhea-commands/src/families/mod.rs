@@ -2,6 +2,7 @@
 //! `COMMANDS` slice that the table collects.
 
 pub mod bitmaps;
+pub mod cluster;
 pub mod connection;
 pub mod hashes;
 pub mod hyperloglog;
@@ -37,6 +38,7 @@ pub const ALL: &[&[CommandSpec]] = &[
     transactions::COMMANDS,
     scripting::COMMANDS,
     pubsub::COMMANDS,
+    cluster::COMMANDS,
 ];
 
 /// An integer argument, with Redis's error when it is not one.

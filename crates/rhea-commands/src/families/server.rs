@@ -529,16 +529,7 @@ fn info_section(ctx: &mut Ctx, section: &str, s: &mut String) {
                 ps.num_channels(Kind::Shard),
             );
         }
-        "replication" => {
-            let _ = write!(
-                s,
-                "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\n\
-                 master_replid:{}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\n\
-                 master_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\n\
-                 repl_backlog_size:1048576\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n",
-                shared.run_id,
-            );
-        }
+        "replication" => super::cluster::info_replication(ctx, s),
         "cpu" => {
             let (user, sys) = cpu_seconds();
             let _ = write!(

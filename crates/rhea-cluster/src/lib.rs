@@ -1,0 +1,310 @@
+//! Rhea's replication layer: one Raft group (tikv's raft-rs, driven through
+//! `RawNode`) that puts every write in one order on every node.
+//!
+//! The cluster knows nothing about commands: it carries opaque payloads.
+//! A payload is proposed, replicated, committed, and then handed to the
+//! node's [`StateMachine`] on every node in log order; on the node that
+//! proposed it, what the state machine returns is the proposer's reply.
+//! Followers therefore serve writes by proposing them (raft-rs forwards a
+//! follower's proposal to the leader), and read barriers (ReadIndex) give
+//! linearizable reads on any node.
+//!
+//! Threads: the Raft thread ticks, steps messages and persists; the apply
+//! thread runs the state machine, so a slow command (a long script) never
+//! holds up heartbeats. Peer connections are tokio tasks.
+
+mod apply;
+mod node;
+mod status;
+mod transport;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+
+pub use status::{PeerStatus, Role, Status};
+
+/// How reads on the leader are made linearizable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadMode {
+    /// raft-rs ReadIndex with a heartbeat round (ReadOnlyOption::Safe):
+    /// linearizable whatever the clocks do.
+    Linearizable,
+    /// ReadIndex served from the leader's lease (ReadOnlyOption::LeaseBased):
+    /// no heartbeat round, linearizable only while clock drift between
+    /// nodes stays well under the election timeout.
+    Lease,
+    /// No barrier: the node's own state, possibly stale.
+    Local,
+}
+
+/// A node's place in the cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    pub node_id: u64,
+    /// Where this node listens for its peers.
+    pub raft_addr: String,
+    /// Every initial voter (this node included) and the address this node
+    /// dials to reach it.
+    pub peers: Vec<(u64, String)>,
+    /// Shared secret peers prove they know before any Raft message is read.
+    pub secret: String,
+    /// The address clients use to reach this node (told to peers so a
+    /// follower can say where the leader is).
+    pub client_addr: String,
+    pub tick: Duration,
+    /// Ticks without a leader before a follower campaigns (raft-rs
+    /// randomises between this and twice this).
+    pub election_ticks: usize,
+    pub heartbeat_ticks: usize,
+    pub read_mode: ReadMode,
+    /// How long a proposal may wait to be applied before its client is told
+    /// the outcome is unknown.
+    pub propose_timeout: Duration,
+}
+
+impl ClusterConfig {
+    /// Defaults for a node: 100 ms ticks, elections after 1–2 s without a
+    /// leader would be Raft's textbook numbers; Rhea wants failover in about
+    /// a second, so ticks are 50 ms and an election starts after 6–12 ticks
+    /// (300–600 ms), heartbeats every 50 ms.
+    pub fn new(node_id: u64, raft_addr: String, peers: Vec<(u64, String)>) -> Self {
+        ClusterConfig {
+            node_id,
+            raft_addr,
+            peers,
+            secret: String::new(),
+            client_addr: String::new(),
+            tick: Duration::from_millis(50),
+            election_ticks: 6,
+            heartbeat_ticks: 1,
+            read_mode: ReadMode::Linearizable,
+            propose_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum ClusterError {
+    /// No leader is known: an election is under way or this node is cut off
+    /// from the majority. Retrying later is safe.
+    #[error("CLUSTERDOWN No leader")]
+    NoLeader,
+    /// The proposal was accepted but its fate is unknown (leader change,
+    /// timeout): it may or may not have been applied.
+    #[error("TRYAGAIN The write may or may not have been applied (leader changed or timed out); check and retry")]
+    Unknown,
+    #[error("ERR cluster is shutting down")]
+    Stopped,
+    #[error("ERR bad cluster configuration: {0}")]
+    Config(String),
+}
+
+/// One committed entry, as the state machine sees it.
+pub struct Applied<'a> {
+    pub index: u64,
+    pub term: u64,
+    pub payload: &'a [u8],
+    /// This node proposed it: the return value of `apply` is its reply.
+    pub mine: bool,
+}
+
+/// What the replicated log drives. Called on the apply thread only, in log
+/// order, with every committed entry, on every node.
+pub trait StateMachine: Send + 'static {
+    /// Applies one entry; returns the proposer's reply (ignored unless
+    /// `entry.mine`). Must be deterministic: same entries, same state.
+    fn apply(&mut self, entry: Applied<'_>) -> Bytes;
+    /// Raft's term moved on (a new leader was elected). Called before the
+    /// first entry of the new term is applied.
+    fn term_changed(&mut self, _term: u64) {}
+}
+
+pub(crate) enum Cmd {
+    Propose { req_id: u64, data: Vec<u8> },
+    Read(oneshot::Sender<Result<u64, ClusterError>>),
+    Peer(raft::prelude::Message),
+    Unreachable(u64),
+    Shutdown,
+}
+
+/// A proposal waiting for its entry to be applied.
+pub(crate) struct Pending {
+    pub(crate) tx: oneshot::Sender<Result<Bytes, ClusterError>>,
+    /// The leader this node knew when it proposed: if leadership moves on
+    /// before the entry is applied, the proposer is told at once that the
+    /// outcome is unknown rather than waiting for the timeout.
+    pub(crate) leader_at_propose: u64,
+}
+
+pub(crate) struct Inner {
+    pub(crate) cfg: ClusterConfig,
+    pub(crate) to_raft: std::sync::mpsc::Sender<Cmd>,
+    pub(crate) next_req: AtomicU64,
+    pub(crate) pending: Mutex<HashMap<u64, Pending>>,
+    pub(crate) status: status::Shared,
+    pub(crate) applied: apply::AppliedIndex,
+}
+
+/// A handle on the running node; cheap to clone.
+#[derive(Clone)]
+pub struct Cluster {
+    inner: Arc<Inner>,
+}
+
+impl Cluster {
+    /// Starts the node: binds the Raft port, spawns the peer connections on
+    /// the current tokio runtime and the Raft and apply threads.
+    pub async fn start(cfg: ClusterConfig, sm: Box<dyn StateMachine>) -> Result<Cluster, ClusterError> {
+        if cfg.node_id == 0 {
+            return Err(ClusterError::Config("node-id must be at least 1".into()));
+        }
+        if !cfg.peers.iter().any(|(id, _)| *id == cfg.node_id) {
+            return Err(ClusterError::Config(format!("peers must include this node ({})", cfg.node_id)));
+        }
+        let listener = tokio::net::TcpListener::bind(&cfg.raft_addr)
+            .await
+            .map_err(|e| ClusterError::Config(format!("can't listen on {}: {e}", cfg.raft_addr)))?;
+        let (to_raft, from_all) = std::sync::mpsc::channel();
+        let inner = Arc::new(Inner {
+            status: status::Shared::new(cfg.node_id, &cfg.peers),
+            cfg,
+            to_raft,
+            next_req: AtomicU64::new(1),
+            pending: Mutex::new(HashMap::new()),
+            applied: apply::AppliedIndex::default(),
+        });
+        let peers = transport::start(inner.clone(), listener);
+        let (apply_tx, apply_rx) = std::sync::mpsc::channel();
+        let applier = inner.clone();
+        std::thread::Builder::new()
+            .name("rhea-apply".into())
+            .spawn(move || apply::run(applier, sm, apply_rx))
+            .map_err(|e| ClusterError::Config(format!("can't start the apply thread: {e}")))?;
+        let raft = node::RaftLoop::new(inner.clone(), peers, apply_tx)?;
+        std::thread::Builder::new()
+            .name("rhea-raft".into())
+            .spawn(move || raft.run(from_all))
+            .map_err(|e| ClusterError::Config(format!("can't start the raft thread: {e}")))?;
+        Ok(Cluster { inner })
+    }
+
+    pub fn node_id(&self) -> u64 {
+        self.inner.cfg.node_id
+    }
+
+    /// Proposes `payload` and waits until it is applied here; returns what
+    /// the state machine answered for it.
+    pub async fn propose(&self, payload: Vec<u8>) -> Result<Bytes, ClusterError> {
+        let leader = self.inner.status.leader_id();
+        if leader == 0 {
+            return Err(ClusterError::NoLeader);
+        }
+        let req_id = self.inner.next_req.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.inner.pending.lock().insert(req_id, Pending { tx, leader_at_propose: leader });
+        let mut data = Vec::with_capacity(16 + payload.len());
+        data.extend_from_slice(&self.inner.cfg.node_id.to_le_bytes());
+        data.extend_from_slice(&req_id.to_le_bytes());
+        data.extend_from_slice(&payload);
+        if self.inner.to_raft.send(Cmd::Propose { req_id, data }).is_err() {
+            self.inner.pending.lock().remove(&req_id);
+            return Err(ClusterError::Stopped);
+        }
+        match tokio::time::timeout(self.inner.cfg.propose_timeout, rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(ClusterError::Stopped),
+            Err(_) => {
+                self.inner.pending.lock().remove(&req_id);
+                Err(ClusterError::Unknown)
+            }
+        }
+    }
+
+    /// Waits until this node's state reflects every write acknowledged
+    /// anywhere before the call (ReadIndex, then the apply thread catching
+    /// up): a read run after this is linearizable. With `ReadMode::Local`
+    /// it returns at once.
+    pub async fn read_barrier(&self) -> Result<(), ClusterError> {
+        if self.inner.cfg.read_mode == ReadMode::Local {
+            return Ok(());
+        }
+        if self.inner.status.leader_id() == 0 {
+            return Err(ClusterError::NoLeader);
+        }
+        let (tx, rx) = oneshot::channel();
+        self.inner.to_raft.send(Cmd::Read(tx)).map_err(|_| ClusterError::Stopped)?;
+        let index = match tokio::time::timeout(self.inner.cfg.propose_timeout, rx).await {
+            Ok(Ok(r)) => r?,
+            Ok(Err(_)) => return Err(ClusterError::Stopped),
+            Err(_) => return Err(ClusterError::NoLeader),
+        };
+        self.wait_applied(index).await
+    }
+
+    /// Waits until the apply thread has applied `index`.
+    pub async fn wait_applied(&self, index: u64) -> Result<(), ClusterError> {
+        let wait = self.inner.applied.wait_for(index);
+        match tokio::time::timeout(self.inner.cfg.propose_timeout, wait).await {
+            Ok(()) => Ok(()),
+            Err(_) => Err(ClusterError::Unknown),
+        }
+    }
+
+    /// A copy of the node's view of the cluster (ROLE, INFO replication).
+    pub fn status(&self) -> Status {
+        self.inner.status.snapshot(self.inner.applied.get())
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.inner.status.is_leader()
+    }
+
+    /// The client address of the current leader, if known.
+    pub fn leader_client_addr(&self) -> Option<String> {
+        self.inner.status.leader_client_addr()
+    }
+
+    pub fn shutdown(&self) {
+        let _ = self.inner.to_raft.send(Cmd::Shutdown);
+    }
+}
+
+/// Parses `1@host:port,2@host:port`.
+pub fn parse_peers(s: &str) -> Result<Vec<(u64, String)>, String> {
+    let mut out = Vec::new();
+    for part in s.split([',', ' ']).filter(|p| !p.is_empty()) {
+        let (id, addr) = part.split_once('@').ok_or_else(|| format!("peer '{part}' is not id@host:port"))?;
+        let id: u64 = id.parse().map_err(|_| format!("peer '{part}': bad node id"))?;
+        if id == 0 || addr.is_empty() {
+            return Err(format!("peer '{part}': node ids start at 1 and need an address"));
+        }
+        if out.iter().any(|(i, _)| *i == id) {
+            return Err(format!("peer id {id} appears twice"));
+        }
+        out.push((id, addr.to_string()));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_parse_and_reject_garbage() {
+        assert_eq!(
+            parse_peers("1@127.0.0.1:7001,2@127.0.0.1:7002").unwrap(),
+            vec![(1, "127.0.0.1:7001".to_string()), (2, "127.0.0.1:7002".to_string())]
+        );
+        assert!(parse_peers("1@a:1,1@b:2").is_err());
+        assert!(parse_peers("0@a:1").is_err());
+        assert!(parse_peers("x@a:1").is_err());
+        assert!(parse_peers("127.0.0.1:7001").is_err());
+    }
+}

@@ -1,0 +1,283 @@
+//! The Raft thread: the only owner of the `RawNode`. It ticks, steps peer
+//! messages, proposes, persists each Ready, sends messages and hands
+//! committed entries to the apply thread, as raft-rs's examples do.
+
+use std::collections::HashMap;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::Instant;
+
+use raft::prelude::*;
+use raft::storage::MemStorage;
+use raft::{RawNode, ReadOnlyOption, StateRole};
+use tokio::sync::oneshot;
+use tracing::{info, warn};
+
+use crate::status::Role;
+use crate::transport::Peers;
+use crate::{ClusterError, Cmd, Inner, ReadMode};
+
+type ReadWaiters = Vec<oneshot::Sender<Result<u64, ClusterError>>>;
+
+pub(crate) struct RaftLoop {
+    inner: Arc<Inner>,
+    peers: Peers,
+    apply_tx: Sender<Vec<Entry>>,
+    node: RawNode<MemStorage>,
+    /// Reads that arrived since the last Ready: one ReadIndex serves them all.
+    read_batch: ReadWaiters,
+    reads: HashMap<Vec<u8>, ReadWaiters>,
+    read_seq: u64,
+    leader: u64,
+    role: StateRole,
+}
+
+impl RaftLoop {
+    pub(crate) fn new(inner: Arc<Inner>, peers: Peers, apply_tx: Sender<Vec<Entry>>) -> Result<Self, ClusterError> {
+        let cfg = &inner.cfg;
+        let config = raft::Config {
+            id: cfg.node_id,
+            election_tick: cfg.election_ticks,
+            heartbeat_tick: cfg.heartbeat_ticks,
+            max_size_per_msg: 1024 * 1024,
+            max_inflight_msgs: 256,
+            // A node cut off from the majority steps down instead of
+            // believing it still leads (no stale leader serving lease
+            // reads), and a rejoining node cannot disrupt a healthy leader.
+            check_quorum: true,
+            pre_vote: true,
+            read_only_option: match cfg.read_mode {
+                ReadMode::Lease => ReadOnlyOption::LeaseBased,
+                _ => ReadOnlyOption::Safe,
+            },
+            ..Default::default()
+        };
+        config.validate().map_err(|e| ClusterError::Config(e.to_string()))?;
+        let voters: Vec<u64> = cfg.peers.iter().map(|(id, _)| *id).collect();
+        let storage = MemStorage::new_with_conf_state(ConfState::from((voters, vec![])));
+        let logger = slog::Logger::root(TracingDrain, slog::o!());
+        let node = RawNode::new(&config, storage, &logger).map_err(|e| ClusterError::Config(e.to_string()))?;
+        Ok(RaftLoop {
+            inner,
+            peers,
+            apply_tx,
+            node,
+            read_batch: Vec::new(),
+            reads: HashMap::new(),
+            read_seq: 0,
+            leader: 0,
+            role: StateRole::Follower,
+        })
+    }
+
+    pub(crate) fn run(mut self, rx: Receiver<Cmd>) {
+        let tick = self.inner.cfg.tick;
+        let mut next_tick = Instant::now() + tick;
+        loop {
+            let wait = next_tick.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(wait) {
+                Ok(cmd) => {
+                    if !self.handle(cmd) {
+                        return;
+                    }
+                    // Everything already queued joins this Ready: many
+                    // clients' writes become one append and one round trip.
+                    for cmd in rx.try_iter().take(8192) {
+                        if !self.handle(cmd) {
+                            return;
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            let now = Instant::now();
+            if now >= next_tick {
+                self.node.tick();
+                next_tick += tick;
+                if next_tick < now {
+                    next_tick = now + tick;
+                }
+            }
+            self.flush_reads();
+            self.on_ready();
+        }
+    }
+
+    fn handle(&mut self, cmd: Cmd) -> bool {
+        match cmd {
+            Cmd::Propose { req_id, data } => {
+                if self.node.propose(vec![], data).is_err() {
+                    if let Some(p) = self.inner.pending.lock().remove(&req_id) {
+                        let _ = p.tx.send(Err(ClusterError::NoLeader));
+                    }
+                }
+            }
+            Cmd::Read(tx) => self.read_batch.push(tx),
+            Cmd::Peer(msg) => {
+                // A message for another term or a stale one is normal; only
+                // a broken invariant would be an error here.
+                let _ = self.node.step(msg);
+            }
+            Cmd::Unreachable(id) => self.node.report_unreachable(id),
+            Cmd::Shutdown => return false,
+        }
+        true
+    }
+
+    fn flush_reads(&mut self) {
+        if self.read_batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.read_batch);
+        if self.node.raft.leader_id == 0 {
+            for tx in batch {
+                let _ = tx.send(Err(ClusterError::NoLeader));
+            }
+            return;
+        }
+        self.read_seq += 1;
+        let ctx = self.read_seq.to_le_bytes().to_vec();
+        self.node.read_index(ctx.clone());
+        self.reads.insert(ctx, batch);
+    }
+
+    fn send(&mut self, msgs: Vec<Message>) {
+        for m in msgs {
+            if let Some(tx) = self.peers.get(&m.to) {
+                let _ = tx.send(m);
+            }
+        }
+    }
+
+    fn on_ready(&mut self) {
+        if !self.node.has_ready() {
+            return;
+        }
+        let mut ready = self.node.ready();
+        if let Some(ss) = ready.ss() {
+            let (leader, role) = (ss.leader_id, ss.raft_state);
+            self.role_changed(leader, role);
+        }
+        if !ready.messages().is_empty() {
+            let msgs = ready.take_messages();
+            self.send(msgs);
+        }
+        if !ready.snapshot().is_empty() {
+            let snap = ready.snapshot().clone();
+            if let Err(e) = self.node.mut_store().wl().apply_snapshot(snap) {
+                warn!(error = %e, "applying a snapshot to the log failed");
+            }
+        }
+        let committed = ready.take_committed_entries();
+        self.handle_committed(committed);
+        if !ready.entries().is_empty() {
+            if let Err(e) = self.node.mut_store().wl().append(ready.entries()) {
+                warn!(error = %e, "appending to the log failed");
+            }
+        }
+        if let Some(hs) = ready.hs() {
+            self.node.mut_store().wl().set_hardstate(hs.clone());
+        }
+        if !ready.persisted_messages().is_empty() {
+            let msgs = ready.take_persisted_messages();
+            self.send(msgs);
+        }
+        for rs in ready.take_read_states() {
+            if let Some(waiters) = self.reads.remove(&rs.request_ctx) {
+                for tx in waiters {
+                    let _ = tx.send(Ok(rs.index));
+                }
+            }
+        }
+        let mut light = self.node.advance(ready);
+        if let Some(commit) = light.commit_index() {
+            self.node.mut_store().wl().mut_hard_state().set_commit(commit);
+        }
+        let msgs = light.take_messages();
+        self.send(msgs);
+        let committed = light.take_committed_entries();
+        self.handle_committed(committed);
+        self.node.advance_apply();
+        self.publish_status();
+    }
+
+    fn handle_committed(&mut self, entries: Vec<Entry>) {
+        if entries.is_empty() {
+            return;
+        }
+        for e in &entries {
+            if e.get_entry_type() != EntryType::EntryNormal {
+                warn!(index = e.index, "configuration changes are not supported yet; entry ignored");
+            }
+        }
+        let _ = self.apply_tx.send(entries);
+    }
+
+    fn role_changed(&mut self, leader: u64, role: StateRole) {
+        let term = self.node.raft.term;
+        if leader != self.leader {
+            if leader == 0 {
+                warn!(term, "no leader");
+            } else {
+                info!(term, leader, me = self.inner.cfg.node_id, "leader elected");
+            }
+            // Proposals made under the old leader may or may not commit:
+            // their clients hear "unknown" now instead of at the timeout.
+            let old = self.leader;
+            let mut pending = self.inner.pending.lock();
+            let stale: Vec<u64> =
+                pending.iter().filter(|(_, p)| p.leader_at_propose == old).map(|(id, _)| *id).collect();
+            for id in stale {
+                if let Some(p) = pending.remove(&id) {
+                    let _ = p.tx.send(Err(ClusterError::Unknown));
+                }
+            }
+            drop(pending);
+            for (_, waiters) in self.reads.drain() {
+                for tx in waiters {
+                    let _ = tx.send(Err(ClusterError::NoLeader));
+                }
+            }
+        }
+        if role != self.role {
+            info!(term, from = ?self.role, to = ?role, "raft role changed");
+        }
+        self.leader = leader;
+        self.role = role;
+        let r = match role {
+            StateRole::Leader => Role::Leader,
+            StateRole::Candidate => Role::Candidate,
+            StateRole::PreCandidate => Role::PreCandidate,
+            StateRole::Follower => Role::Follower,
+        };
+        self.inner.status.set_role(r, leader, term);
+    }
+
+    fn publish_status(&mut self) {
+        let raft = &self.node.raft;
+        self.inner.status.set_indexes(raft.term, raft.raft_log.committed, raft.raft_log.last_index());
+        if raft.state == StateRole::Leader {
+            let matched: Vec<(u64, u64)> = raft.prs().iter().map(|(id, p)| (*id, p.matched)).collect();
+            self.inner.status.set_matched(&matched);
+        }
+    }
+}
+
+/// raft-rs logs through slog; Rhea logs through tracing.
+struct TracingDrain;
+
+impl slog::Drain for TracingDrain {
+    type Ok = ();
+    type Err = slog::Never;
+
+    fn log(&self, record: &slog::Record, _: &slog::OwnedKVList) -> Result<(), slog::Never> {
+        match record.level() {
+            slog::Level::Critical | slog::Level::Error => tracing::error!(target: "raft", "{}", record.msg()),
+            slog::Level::Warning => tracing::warn!(target: "raft", "{}", record.msg()),
+            slog::Level::Info => tracing::debug!(target: "raft", "{}", record.msg()),
+            _ => tracing::trace!(target: "raft", "{}", record.msg()),
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,157 @@
+//! The node's view of the cluster, published by the Raft thread for ROLE,
+//! INFO replication, metrics and forwarding decisions.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+
+use parking_lot::RwLock;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Follower,
+    Candidate,
+    PreCandidate,
+    Leader,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Follower => "follower",
+            Role::Candidate => "candidate",
+            Role::PreCandidate => "pre-candidate",
+            Role::Leader => "leader",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PeerStatus {
+    pub id: u64,
+    /// The address this node dials for Raft.
+    pub raft_addr: String,
+    /// The client address the peer announced, once it connected.
+    pub client_addr: Option<String>,
+    /// Leader only: the highest log index known replicated there.
+    pub matched: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub id: u64,
+    pub role: Role,
+    pub term: u64,
+    pub leader_id: u64,
+    pub commit_index: u64,
+    pub applied_index: u64,
+    pub last_index: u64,
+    pub elections_won: u64,
+    pub leader_changes: u64,
+    pub peers: Vec<PeerStatus>,
+}
+
+pub(crate) struct Shared {
+    id: u64,
+    role: AtomicU8,
+    term: AtomicU64,
+    leader: AtomicU64,
+    commit: AtomicU64,
+    last_index: AtomicU64,
+    elections_won: AtomicU64,
+    leader_changes: AtomicU64,
+    peers: RwLock<BTreeMap<u64, PeerStatus>>,
+}
+
+impl Shared {
+    pub(crate) fn new(id: u64, peers: &[(u64, String)]) -> Self {
+        let peers = peers
+            .iter()
+            .map(|(pid, addr)| (*pid, PeerStatus { id: *pid, raft_addr: addr.clone(), ..Default::default() }))
+            .collect();
+        Shared {
+            id,
+            role: AtomicU8::new(0),
+            term: AtomicU64::new(0),
+            leader: AtomicU64::new(0),
+            commit: AtomicU64::new(0),
+            last_index: AtomicU64::new(0),
+            elections_won: AtomicU64::new(0),
+            leader_changes: AtomicU64::new(0),
+            peers: RwLock::new(peers),
+        }
+    }
+
+    pub(crate) fn leader_id(&self) -> u64 {
+        self.leader.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_leader(&self) -> bool {
+        self.role.load(Ordering::Acquire) == 3
+    }
+
+    pub(crate) fn set_role(&self, role: Role, leader: u64, term: u64) {
+        let code = match role {
+            Role::Follower => 0,
+            Role::Candidate => 1,
+            Role::PreCandidate => 2,
+            Role::Leader => 3,
+        };
+        if self.leader.swap(leader, Ordering::AcqRel) != leader {
+            self.leader_changes.fetch_add(1, Ordering::Relaxed);
+        }
+        if role == Role::Leader && self.role.swap(code, Ordering::AcqRel) != code {
+            self.elections_won.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.role.store(code, Ordering::Release);
+        }
+        self.term.store(term, Ordering::Release);
+    }
+
+    pub(crate) fn set_indexes(&self, term: u64, commit: u64, last: u64) {
+        self.term.store(term, Ordering::Release);
+        self.commit.store(commit, Ordering::Release);
+        self.last_index.store(last, Ordering::Release);
+    }
+
+    pub(crate) fn set_matched(&self, matched: &[(u64, u64)]) {
+        let mut peers = self.peers.write();
+        for (id, m) in matched {
+            if let Some(p) = peers.get_mut(id) {
+                p.matched = *m;
+            }
+        }
+    }
+
+    pub(crate) fn set_client_addr(&self, id: u64, addr: String) {
+        let mut peers = self.peers.write();
+        if let Some(p) = peers.get_mut(&id) {
+            p.client_addr = Some(addr);
+        }
+    }
+
+    pub(crate) fn leader_client_addr(&self) -> Option<String> {
+        let leader = self.leader_id();
+        self.peers.read().get(&leader).and_then(|p| p.client_addr.clone())
+    }
+
+    pub(crate) fn snapshot(&self, applied: u64) -> Status {
+        let role = match self.role.load(Ordering::Acquire) {
+            1 => Role::Candidate,
+            2 => Role::PreCandidate,
+            3 => Role::Leader,
+            _ => Role::Follower,
+        };
+        Status {
+            id: self.id,
+            role,
+            term: self.term.load(Ordering::Acquire),
+            leader_id: self.leader_id(),
+            commit_index: self.commit.load(Ordering::Acquire),
+            applied_index: applied,
+            last_index: self.last_index.load(Ordering::Acquire),
+            elections_won: self.elections_won.load(Ordering::Relaxed),
+            leader_changes: self.leader_changes.load(Ordering::Relaxed),
+            peers: self.peers.read().values().cloned().collect(),
+        }
+    }
+}

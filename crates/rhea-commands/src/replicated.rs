@@ -1,0 +1,287 @@
+//! Writes as Raft log entries, and the state machine that applies them.
+//!
+//! An entry is a request stamped once by the node that received it: the
+//! database, the protocol, the time and the random seed, and the commands.
+//! Handlers are functions of (store, argv, time, seed) that iterate in
+//! operation order, so applying the same entries in the same order gives
+//! the same keyspace on every node. Time never goes backwards in the log:
+//! an entry is applied at the later of its stamp and the previous entry's
+//! (nodes' clocks differ, and a proposal forwarded by a follower may carry
+//! an older stamp than the leader's last one).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use rhea_cluster::{Applied, StateMachine};
+use rhea_resp::Out;
+use tracing::warn;
+
+use crate::client::{Client, ClientInfo};
+use crate::table::{flags, CommandSpec, CommandTable};
+use crate::{dispatch, Ctx, Shared};
+
+const VERSION: u8 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Independent commands (a pipelined run of writes): each replies.
+    Batch = 0,
+    /// A MULTI/EXEC transaction: atomic, one array reply.
+    Exec = 1,
+    /// The leader's active expiry: each `[db, key]` is removed if it has
+    /// expired by the entry's time (and only then: it may have been
+    /// rewritten since the leader looked).
+    Expire = 2,
+}
+
+/// One log entry's content.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub kind: Kind,
+    pub resp3: bool,
+    pub db: u32,
+    pub now_ms: i64,
+    pub seed: u64,
+    pub cmds: Vec<Vec<Bytes>>,
+}
+
+impl Request {
+    pub fn encode(&self) -> Vec<u8> {
+        let size: usize = self.cmds.iter().flatten().map(|a| a.len() + 4).sum::<usize>() + 32;
+        let mut b = Vec::with_capacity(size);
+        b.push(VERSION);
+        b.push(self.kind as u8);
+        b.push(self.resp3 as u8);
+        b.extend_from_slice(&self.db.to_le_bytes());
+        b.extend_from_slice(&self.now_ms.to_le_bytes());
+        b.extend_from_slice(&self.seed.to_le_bytes());
+        b.extend_from_slice(&(self.cmds.len() as u32).to_le_bytes());
+        for argv in &self.cmds {
+            b.extend_from_slice(&(argv.len() as u32).to_le_bytes());
+            for a in argv {
+                b.extend_from_slice(&(a.len() as u32).to_le_bytes());
+                b.extend_from_slice(a);
+            }
+        }
+        b
+    }
+
+    /// None if the bytes are not an entry this version wrote.
+    pub fn decode(data: &[u8]) -> Option<Request> {
+        let mut r = Reader { data, pos: 0 };
+        if r.u8()? != VERSION {
+            return None;
+        }
+        let kind = match r.u8()? {
+            0 => Kind::Batch,
+            1 => Kind::Exec,
+            2 => Kind::Expire,
+            _ => return None,
+        };
+        let resp3 = r.u8()? != 0;
+        let db = r.u32()?;
+        let now_ms = i64::from_le_bytes(r.take(8)?.try_into().ok()?);
+        let seed = u64::from_le_bytes(r.take(8)?.try_into().ok()?);
+        let n = r.u32()? as usize;
+        let mut cmds = Vec::with_capacity(n.min(4096));
+        for _ in 0..n {
+            let argc = r.u32()? as usize;
+            let mut argv = Vec::with_capacity(argc.min(4096));
+            for _ in 0..argc {
+                let len = r.u32()? as usize;
+                argv.push(Bytes::copy_from_slice(r.take(len)?));
+            }
+            cmds.push(argv);
+        }
+        (r.pos == data.len()).then_some(Request { kind, resp3, db, now_ms, seed, cmds })
+    }
+}
+
+struct Reader<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.pos.checked_add(n)?;
+        let s = self.data.get(self.pos..end)?;
+        self.pos = end;
+        Some(s)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|s| s[0])
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+}
+
+/// The reply to an applied entry: the client's database afterwards (a
+/// transaction may SELECT) and the RESP bytes.
+pub fn decode_reply(reply: &[u8]) -> Option<(usize, &[u8])> {
+    let db = u32::from_le_bytes(reply.get(..4)?.try_into().ok()?);
+    Some((db as usize, &reply[4..]))
+}
+
+/// How a request travels when the node is part of a cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Connection or server state only (PING, CLIENT, CONFIG, SUBSCRIBE...):
+    /// run here.
+    Local,
+    /// Reads the keyspace: run here after a read barrier.
+    Read,
+    /// Changes the keyspace (or must reach every node: PUBLISH, SCRIPT
+    /// LOAD): through the log.
+    Write,
+}
+
+/// Where `spec` (with arguments `argv`) goes. Scripts may write unless
+/// declared read-only; EXEC goes by what it queued.
+pub fn route(cmd: &CommandSpec, sub: Option<&CommandSpec>, argv: &[Bytes], client: &Client) -> Route {
+    let spec = sub.unwrap_or(cmd);
+    match cmd.name {
+        "eval" | "evalsha" | "fcall" | "publish" | "spublish" => return Route::Write,
+        "script" if sub.is_some_and(|s| s.name == "load" || s.name == "flush") => return Route::Write,
+        "exec" => {
+            let Some(queue) = &client.multi else { return Route::Local };
+            let table = CommandTable::get();
+            let writes = queue.iter().any(|q| match table.resolve(q) {
+                Ok((c, s)) => route(c, s, q, client) == Route::Write,
+                Err(_) => false,
+            });
+            return if client.multi_dirty {
+                Route::Local
+            } else if writes {
+                Route::Write
+            } else {
+                Route::Read
+            };
+        }
+        _ => {}
+    }
+    let _ = argv;
+    if spec.has(flags::WRITE) {
+        Route::Write
+    } else if spec.has(flags::READONLY) {
+        Route::Read
+    } else {
+        Route::Local
+    }
+}
+
+/// Takes the client's queued transaction for the log, unless a WATCHed key
+/// changed (then None, and the caller lets EXEC answer nil). Unwatches.
+pub fn take_transaction(shared: &Shared, client: &mut Client) -> Option<Vec<Vec<Bytes>>> {
+    let mut store = shared.store.lock();
+    let now = crate::now_ms();
+    let changed = client.watched.iter().any(|w| {
+        let db = &store.dbs[w.db];
+        db.watched_version(&w.key) != w.version || (w.live && db.is_expired_present(&w.key, now))
+    });
+    if changed {
+        return None;
+    }
+    dispatch::unwatch_all(&mut store, client);
+    client.multi_dirty = false;
+    client.multi.take()
+}
+
+/// Applies committed entries to the node's store.
+pub struct Applier {
+    shared: Arc<Shared>,
+    info: Arc<ClientInfo>,
+    last_now: i64,
+}
+
+impl Applier {
+    pub fn new(shared: Arc<Shared>) -> Self {
+        let (info, _rx) = ClientInfo::new(0, "raft-log".into(), String::new(), 0);
+        Applier { shared, info: Arc::new(info), last_now: 0 }
+    }
+}
+
+impl StateMachine for Applier {
+    fn apply(&mut self, entry: Applied<'_>) -> Bytes {
+        let Some(req) = Request::decode(entry.payload) else {
+            warn!(index = entry.index, "a log entry this version cannot read was skipped");
+            return reply(0, b"-ERR internal error: unreadable log entry\r\n");
+        };
+        let now = req.now_ms.max(self.last_now);
+        self.last_now = now;
+        let shared = &*self.shared;
+        let mut out = Out::new(req.resp3);
+        let mut client = Client::new(self.info.clone(), true);
+        // Blocking commands behave as if their timeout had passed: a
+        // replica has no client to block.
+        client.serving_blocked = true;
+        let mut store = shared.store.lock();
+        let db = req.db as usize;
+        if db >= store.dbs.len() {
+            return reply(req.db, b"-ERR DB index is out of range\r\n");
+        }
+        client.db = db;
+        let rng = fastrand::Rng::with_seed(req.seed);
+        let mut ctx = Ctx { store: &mut store, out: &mut out, client: &mut client, shared, now_ms: now, rng };
+        match req.kind {
+            Kind::Batch => {
+                for argv in &req.cmds {
+                    dispatch::run_checked(&mut ctx, argv);
+                }
+            }
+            Kind::Exec => {
+                ctx.client.multi = Some(req.cmds);
+                dispatch::run_checked(&mut ctx, &[Bytes::from_static(b"EXEC")]);
+            }
+            Kind::Expire => {
+                for pair in &req.cmds {
+                    let (Some(d), Some(key)) = (pair.first(), pair.get(1)) else { continue };
+                    let d = std::str::from_utf8(d).ok().and_then(|s| s.parse::<usize>().ok());
+                    if let Some(db) = d.and_then(|d| ctx.store.dbs.get_mut(d)) {
+                        db.expire_if_needed(key, now);
+                    }
+                }
+            }
+        }
+        ctx.flush_expired();
+        let final_db = ctx.client.db as u32;
+        // Nobody blocks on a replica of the log (see above).
+        store.ready.clear();
+        drop(store);
+        shared.stats.total_commands_processed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        reply(final_db, &out.buf)
+    }
+}
+
+fn reply(db: u32, resp: &[u8]) -> Bytes {
+    let mut b = Vec::with_capacity(4 + resp.len());
+    b.extend_from_slice(&db.to_le_bytes());
+    b.extend_from_slice(resp);
+    Bytes::from(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip_and_garbage_is_refused() {
+        let r = Request {
+            kind: Kind::Exec,
+            resp3: true,
+            db: 3,
+            now_ms: 1_700_000_000_123,
+            seed: 42,
+            cmds: vec![vec![Bytes::from_static(b"SET"), Bytes::from_static(b"k"), Bytes::new()]],
+        };
+        let bytes = r.encode();
+        assert_eq!(Request::decode(&bytes), Some(r));
+        for cut in 0..bytes.len() {
+            assert_eq!(Request::decode(&bytes[..cut]), None, "truncated at {cut}");
+        }
+        let mut long = bytes.clone();
+        long.push(0);
+        assert_eq!(Request::decode(&long), None);
+    }
+}
