@@ -46,6 +46,10 @@ pub fn dispatch(shared: &Shared, client: &mut Client, argv: &[Bytes], out: &mut 
     if !client.authenticated && !spec.has(flags::NO_AUTH) {
         return reject(client, out, "NOAUTH Authentication required.");
     }
+    let now = now_ms();
+    if shared.maxmemory.load(Ordering::Relaxed) != 0 && refuse_for_memory(shared, client, cmd, spec, out, now) {
+        return reject(client, out, crate::memory::OOM_ERROR);
+    }
     if client.subscriptions > 0 && !out.resp3 && !ALLOWED_WHEN_SUBSCRIBED.contains(&cmd.name) {
         let msg = format!(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
@@ -53,7 +57,6 @@ pub fn dispatch(shared: &Shared, client: &mut Client, argv: &[Bytes], out: &mut 
         );
         return reject(client, out, &msg);
     }
-    let now = now_ms();
     client.info.last_interaction_ms.store(now, Ordering::Relaxed);
     client.info.last_cmd.store(command_code(cmd, sub), Ordering::Relaxed);
     if let Some(queue) = client.multi.as_mut() {
@@ -89,6 +92,33 @@ pub fn dispatch(shared: &Shared, client: &mut Client, argv: &[Bytes], out: &mut 
 /// Commands a RESP2 client in subscribed mode may still run.
 const ALLOWED_WHEN_SUBSCRIBED: &[&str] =
     &["ping", "subscribe", "ssubscribe", "unsubscribe", "sunsubscribe", "psubscribe", "punsubscribe", "quit", "reset"];
+
+/// Redis's maxmemory step of processCommand, run before every command when
+/// `maxmemory` is set: evict as the policy says; if memory is still over the
+/// limit, refuse commands flagged denyoom, an EXEC whose queue holds one, and
+/// anything but EXEC/DISCARD/QUIT/RESET inside MULTI (queuing grows memory).
+fn refuse_for_memory(
+    shared: &Shared,
+    client: &Client,
+    cmd: &CommandSpec,
+    spec: &CommandSpec,
+    out: &mut Out,
+    now: i64,
+) -> bool {
+    let mut me = crate::pubsub::SelfOut { id: client.id, out };
+    if crate::memory::perform_evictions(shared, &mut me, now) {
+        return false;
+    }
+    let table = CommandTable::get();
+    let queued_denyoom = || {
+        client.multi.as_ref().is_some_and(|q| {
+            q.iter().any(|argv| table.resolve(argv).is_ok_and(|(c, s)| s.unwrap_or(c).has(flags::DENYOOM)))
+        })
+    };
+    spec.has(flags::DENYOOM)
+        || (cmd.name == "exec" && queued_denyoom())
+        || (client.multi.is_some() && !["exec", "discard", "quit", "reset"].contains(&cmd.name))
+}
 
 /// Commands that run at once even while a transaction is being queued.
 const RUN_INSIDE_MULTI: &[&str] = &["exec", "discard", "multi", "watch", "quit", "reset"];

@@ -22,6 +22,7 @@ pub async fn run(shared: Arc<Shared>) {
             return;
         }
         active_expire(&shared, tick * CYCLE_BUDGET_PERCENT / 100);
+        rhea_commands::memory::sample_peak(&shared);
         close_idle_clients(&shared);
     }
 }
