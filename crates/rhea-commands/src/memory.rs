@@ -173,7 +173,7 @@ pub fn write_stats(shared: &Shared, store: &Store, out: &mut Out) {
     int(out, "overhead.total", f.overhead);
     int(out, "keys.count", f.keys);
     let net = f.used.saturating_sub(f.startup);
-    int(out, "keys.bytes-per-key", if f.keys == 0 { 0 } else { net / f.keys });
+    int(out, "keys.bytes-per-key", net.checked_div(f.keys).unwrap_or(0));
     int(out, "dataset.bytes", f.dataset());
     let dbl = |out: &mut Out, name: &str, v: f64| {
         out.bulk_str(name);
