@@ -31,6 +31,25 @@ pub fn sample_peak(shared: &Shared) -> u64 {
     used
 }
 
+/// Measures the resident memory the allocator does not account for (see
+/// `Shared::fixed_overhead`); the cron calls this once the server is up.
+pub fn note_fixed_overhead(shared: &Shared) {
+    if let Some(used) = mem::used_memory() {
+        shared.fixed_overhead.store(rss_bytes().saturating_sub(used as u64), Ordering::Relaxed);
+    }
+}
+
+/// The heap budget under `maxmemory`: the limit less the fixed overhead.
+/// Redis compares its heap count alone with the limit, and its resident
+/// size ends up several MB over; charging the fixed part keeps Rhea's
+/// resident size near the limit (tests/eviction.rs, the write flood). At
+/// most 1/16 of the limit is charged: no limit below the process's own
+/// footprint (~5 MB) can bound its resident size anyway, and charging all of
+/// it would leave a small limit no room for data.
+pub fn heap_budget(shared: &Shared, max: u64) -> u64 {
+    max.saturating_sub(shared.fixed_overhead.load(Ordering::Relaxed).min(max / 16)).max(1)
+}
+
 /// Evicts keys until memory is back under `maxmemory`, as Redis does before
 /// every command. Returns false if it cannot (noeviction, or nothing left
 /// that the policy may evict): the caller then refuses commands that may
@@ -45,6 +64,7 @@ pub fn perform_evictions(shared: &Shared, me: &mut SelfOut, now_ms: i64) -> bool
     // Only the counting allocator's figure is cheap enough to read per
     // command; without it (unit tests) there is nothing to enforce.
     let Some(used) = mem::used_memory() else { return true };
+    let max = heap_budget(shared, max);
     if used as u64 <= max {
         return true;
     }

@@ -47,6 +47,10 @@ pub struct Shared {
     pub maxmemory: AtomicU64,
     /// `used_memory` when the server was set up (INFO used_memory_startup).
     pub startup_memory: u64,
+    /// Resident bytes the allocator does not see (code, libraries, thread
+    /// stacks), measured once the server is up: charged against
+    /// `maxmemory` so that the limit bounds resident memory, not just heap.
+    pub fixed_overhead: AtomicU64,
     /// Highest `used_memory` seen (INFO used_memory_peak).
     pub peak_memory: AtomicU64,
 }
@@ -72,6 +76,7 @@ impl Shared {
             shutdown_notify: tokio::sync::Notify::new(),
             maxmemory,
             peak_memory: AtomicU64::new(0),
+            fixed_overhead: AtomicU64::new(0),
             startup_memory: crate::memory::used_memory(),
         }
     }
