@@ -128,6 +128,7 @@ unsafe impl GlobalAlloc for System {
 // SAFETY: a pure function of the layout.
 unsafe impl SizeClass for System {
     const NAME: &'static str = "libc";
+    #[inline]
     fn usable_size(&self, layout: Layout) -> usize {
         // The chunk glibc carves: size + 8-byte header, 16-byte granularity;
         // over-aligned blocks waste up to the alignment on top.
