@@ -50,6 +50,12 @@ pub fn heap_budget(shared: &Shared, max: u64) -> u64 {
     max.saturating_sub(shared.fixed_overhead.load(Ordering::Relaxed).min(max / 16)).max(1)
 }
 
+/// Is memory over `maxmemory` (after what eviction could do)?
+pub fn over_limit(shared: &Shared) -> bool {
+    let max = shared.maxmemory.load(Ordering::Relaxed);
+    max != 0 && mem::used_memory().is_some_and(|u| u as u64 > heap_budget(shared, max))
+}
+
 /// Evicts keys until memory is back under `maxmemory`, as Redis does before
 /// every command. Returns false if it cannot (noeviction, or nothing left
 /// that the policy may evict): the caller then refuses commands that may
