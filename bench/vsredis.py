@@ -124,6 +124,8 @@ def run_benchmark(port, test, pipeline, requests, clients, keyspace, timeout):
         "-c", str(clients), "-P", str(pipeline), "-r", str(keyspace), "--csv",
     ]
     cmd += CUSTOM[test] if test in CUSTOM else ["-t", test]
+    if os.environ.get("DATA_SIZE"):
+        cmd += ["-d", os.environ["DATA_SIZE"]]  # value size for SET (bench/eviction.sh)
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:

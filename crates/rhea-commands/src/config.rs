@@ -4,6 +4,8 @@
 
 use rhea_resp::split_args;
 
+use rhea_store::evict::{EvictionConfig, Policy};
+
 use crate::pubsub::{notify, ObufLimit};
 
 /// The settings Rhea has.
@@ -49,6 +51,12 @@ pub struct Config {
     /// classes, in that order.
     pub obuf_limits: [ObufLimit; 3],
     pub cluster: ClusterParams,
+    /// Bytes of memory (as the counting allocator sees it) past which keys
+    /// are evicted or writes refused (0 = no limit).
+    pub maxmemory: u64,
+    /// `maxmemory-policy`, `maxmemory-samples`, `lfu-log-factor`,
+    /// `lfu-decay-time`: mirrored into the store, which applies them.
+    pub eviction: EvictionConfig,
 }
 
 impl Default for Config {
@@ -82,6 +90,8 @@ impl Default for Config {
                 ObufLimit { hard: 32 << 20, soft: 8 << 20, soft_seconds: 60 },
             ],
             cluster: ClusterParams::default(),
+            maxmemory: 0,
+            eviction: EvictionConfig::default(),
         }
     }
 }
@@ -311,9 +321,42 @@ pub const PARAMS: &[Param] = &[
     fixed("dir", |_| std::env::current_dir().map(|p| p.display().to_string()).unwrap_or_default()),
     fixed("rdbcompression", |_| "yes".into()),
     fixed("stop-writes-on-bgsave-error", |_| "yes".into()),
-    fixed("maxmemory", |_| "0".into()),
-    fixed("maxmemory-policy", |_| "noeviction".into()),
-    fixed("maxmemory-samples", |_| "5".into()),
+    Param {
+        name: "maxmemory",
+        get: |c| c.maxmemory.to_string(),
+        set: |c, v| memory_at_least(v, 0).map(|n| c.maxmemory = n),
+        mutable: true,
+    },
+    Param {
+        name: "maxmemory-policy",
+        get: |c| c.eviction.policy.name().into(),
+        set: |c, v| {
+            c.eviction.policy = Policy::parse(one(v)?).ok_or_else(|| {
+                let names: Vec<&str> = Policy::ALL.iter().map(|(_, n)| *n).collect();
+                format!("argument(s) must be one of the following: {}", names.join(", "))
+            })?;
+            Ok(())
+        },
+        mutable: true,
+    },
+    Param {
+        name: "maxmemory-samples",
+        get: |c| c.eviction.samples.to_string(),
+        set: |c, v| int_in(v, 1, INT_MAX).map(|n| c.eviction.samples = n),
+        mutable: true,
+    },
+    Param {
+        name: "lfu-log-factor",
+        get: |c| c.eviction.lfu_log_factor.to_string(),
+        set: |c, v| int_in(v, 0, INT_MAX).map(|n| c.eviction.lfu_log_factor = n),
+        mutable: true,
+    },
+    Param {
+        name: "lfu-decay-time",
+        get: |c| c.eviction.lfu_decay_time.to_string(),
+        set: |c, v| int_in(v, 0, INT_MAX).map(|n| c.eviction.lfu_decay_time = n),
+        mutable: true,
+    },
     fixed("maxmemory-clients", |_| "0".into()),
     fixed("maxmemory-eviction-tenacity", |_| "10".into()),
     fixed("cluster-enabled", |_| "no".into()),

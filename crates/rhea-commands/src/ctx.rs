@@ -89,9 +89,4 @@ impl Ctx<'_> {
         let mut me = SelfOut { id: self.client.id, out: self.out };
         pubsub::flush_expired(self.shared, self.store, Some(&mut me), self.now_ms);
     }
-
-    /// The LRU clock: seconds, wrapping, as stored in entries.
-    pub fn lru_clock(&self) -> u32 {
-        (self.now_ms / 1000) as u32
-    }
 }

@@ -26,7 +26,7 @@ pub enum Outcome {
 /// order), queues it if a transaction is open, else calls the handler with
 /// the store locked and then serves clients blocked on keys it fed.
 pub fn dispatch(shared: &Shared, client: &mut Client, argv: &[Bytes], out: &mut Out) -> Outcome {
-    match check(client, argv, out) {
+    match check(shared, client, argv, out) {
         Some((cmd, sub)) => execute(shared, client, argv, out, cmd, sub),
         None => Outcome::Done,
     }
@@ -38,7 +38,7 @@ pub type Resolved = (&'static CommandSpec, Option<&'static CommandSpec>);
 
 /// The checks before a command runs. None if the request was answered
 /// here (an error, or QUEUED inside MULTI).
-pub fn check(client: &mut Client, argv: &[Bytes], out: &mut Out) -> Option<Resolved> {
+pub fn check(shared: &Shared, client: &mut Client, argv: &[Bytes], out: &mut Out) -> Option<Resolved> {
     let table = CommandTable::get();
     let (cmd, sub) = match table.resolve(argv) {
         Ok(found) => found,
@@ -59,6 +59,10 @@ pub fn check(client: &mut Client, argv: &[Bytes], out: &mut Out) -> Option<Resol
     if !client.authenticated && !spec.has(flags::NO_AUTH) {
         return reject(client, out, "NOAUTH Authentication required.");
     }
+    let now = now_ms();
+    if shared.maxmemory.load(Ordering::Relaxed) != 0 && refuse_for_memory(shared, client, cmd, spec, out, now) {
+        return reject(client, out, crate::memory::OOM_ERROR);
+    }
     if client.subscriptions > 0 && !out.resp3 && !ALLOWED_WHEN_SUBSCRIBED.contains(&cmd.name) {
         let msg = format!(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
@@ -66,7 +70,7 @@ pub fn check(client: &mut Client, argv: &[Bytes], out: &mut Out) -> Option<Resol
         );
         return reject(client, out, &msg);
     }
-    client.info.last_interaction_ms.store(now_ms(), Ordering::Relaxed);
+    client.info.last_interaction_ms.store(now, Ordering::Relaxed);
     client.info.last_cmd.store(command_code(cmd, sub), Ordering::Relaxed);
     if let Some(queue) = client.multi.as_mut() {
         if !RUN_INSIDE_MULTI.contains(&cmd.name) {
@@ -115,6 +119,33 @@ pub fn execute(
 /// Commands a RESP2 client in subscribed mode may still run.
 const ALLOWED_WHEN_SUBSCRIBED: &[&str] =
     &["ping", "subscribe", "ssubscribe", "unsubscribe", "sunsubscribe", "psubscribe", "punsubscribe", "quit", "reset"];
+
+/// Redis's maxmemory step of processCommand, run before every command when
+/// `maxmemory` is set: evict as the policy says; if memory is still over the
+/// limit, refuse commands flagged denyoom, an EXEC whose queue holds one, and
+/// anything but EXEC/DISCARD/QUIT/RESET inside MULTI (queuing grows memory).
+fn refuse_for_memory(
+    shared: &Shared,
+    client: &Client,
+    cmd: &CommandSpec,
+    spec: &CommandSpec,
+    out: &mut Out,
+    now: i64,
+) -> bool {
+    let mut me = crate::pubsub::SelfOut { id: client.id, out };
+    if crate::memory::perform_evictions(shared, &mut me, now) {
+        return false;
+    }
+    let table = CommandTable::get();
+    let queued_denyoom = || {
+        client.multi.as_ref().is_some_and(|q| {
+            q.iter().any(|argv| table.resolve(argv).is_ok_and(|(c, s)| s.unwrap_or(c).has(flags::DENYOOM)))
+        })
+    };
+    spec.has(flags::DENYOOM)
+        || (cmd.name == "exec" && queued_denyoom())
+        || (client.multi.is_some() && !["exec", "discard", "quit", "reset"].contains(&cmd.name))
+}
 
 /// Commands that run at once even while a transaction is being queued.
 const RUN_INSIDE_MULTI: &[&str] = &["exec", "discard", "multi", "watch", "quit", "reset"];

@@ -15,6 +15,7 @@ mod dispatch;
 mod error;
 pub mod families;
 pub mod generated;
+pub mod memory;
 pub mod pubsub;
 pub mod replicated;
 pub mod scripting;

@@ -45,13 +45,27 @@ pub struct Shared {
     pub cluster: OnceLock<rhea_cluster::Cluster>,
     shutdown: AtomicBool,
     pub shutdown_notify: tokio::sync::Notify,
+    /// `maxmemory`, readable without the config lock: every command checks
+    /// it (see `memory::perform_evictions`).
+    pub maxmemory: AtomicU64,
+    /// `used_memory` when the server was set up (INFO used_memory_startup).
+    pub startup_memory: u64,
+    /// Resident bytes the allocator does not see (code, libraries, thread
+    /// stacks), measured once the server is up: charged against
+    /// `maxmemory` so that the limit bounds resident memory, not just heap.
+    pub fixed_overhead: AtomicU64,
+    /// Highest `used_memory` seen (INFO used_memory_peak).
+    pub peak_memory: AtomicU64,
 }
 
 impl Shared {
     pub fn new(config: Config) -> Self {
+        let mut store = Store::new(config.databases);
+        store.set_eviction(config.eviction);
+        let maxmemory = AtomicU64::new(config.maxmemory);
         let run_id = (0..40).map(|_| char::from_digit(fastrand::u32(0..16), 16).unwrap_or('0')).collect();
         Shared {
-            store: Mutex::new(Store::new(config.databases)),
+            store: Mutex::new(store),
             config: RwLock::new(config),
             clients: ClientRegistry::default(),
             blocking: Mutex::new(Blocking::default()),
@@ -64,6 +78,10 @@ impl Shared {
             cluster: OnceLock::new(),
             shutdown: AtomicBool::new(false),
             shutdown_notify: tokio::sync::Notify::new(),
+            maxmemory,
+            peak_memory: AtomicU64::new(0),
+            fixed_overhead: AtomicU64::new(0),
+            startup_memory: crate::memory::used_memory(),
         }
     }
 
@@ -71,6 +89,14 @@ impl Shared {
     pub fn request_shutdown(&self) {
         self.shutdown.store(true, Ordering::Release);
         self.shutdown_notify.notify_waiters();
+    }
+
+    /// Makes a new configuration current, and the settings the store and
+    /// the dispatcher keep a copy of with it.
+    pub fn apply_config(&self, store: &mut Store, cfg: Config) {
+        store.set_eviction(cfg.eviction);
+        self.maxmemory.store(cfg.maxmemory, Ordering::Relaxed);
+        *self.config.write() = cfg;
     }
 
     pub fn shutting_down(&self) -> bool {

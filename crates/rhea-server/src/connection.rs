@@ -143,7 +143,9 @@ impl Conn {
         loop {
             match self.parser.parse(&mut self.buf, &mut self.argv) {
                 Ok(true) => {
-                    let Some((cmd, sub)) = check(&mut self.client, &self.argv, &mut self.out) else { continue };
+                    let Some((cmd, sub)) = check(&self.shared, &mut self.client, &self.argv, &mut self.out) else {
+                        continue;
+                    };
                     let route = replicated::route(cmd, sub, &self.argv, &self.client);
                     if route == Route::Write && cmd.name != "exec" {
                         writes.push(std::mem::take(&mut self.argv));

@@ -15,6 +15,7 @@ const CHECKS_PER_STEP: usize = 200;
 const CYCLE_BUDGET_PERCENT: u32 = 25;
 
 pub async fn run(shared: Arc<Shared>) {
+    let mut first = true;
     loop {
         let hz = shared.config.read().hz.max(1);
         let tick = Duration::from_millis(1000 / hz as u64);
@@ -29,6 +30,12 @@ pub async fn run(shared: Arc<Shared>) {
             Some(cluster) if cluster.is_leader() => propose_expired(&shared, cluster).await,
             Some(_) => {}
             None => active_expire(&shared, tick * CYCLE_BUDGET_PERCENT / 100),
+        }
+        rhea_commands::memory::sample_peak(&shared);
+        if first {
+            // Everything the server needs to run is resident by now.
+            rhea_commands::memory::note_fixed_overhead(&shared);
+            first = false;
         }
         close_idle_clients(&shared);
     }

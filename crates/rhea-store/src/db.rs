@@ -64,6 +64,9 @@ pub struct Db {
     /// to such a key gets a new version, so EXEC can tell it was modified.
     watched: HashMap<Sds, (u64, u32), RandomState>,
     last_version: u64,
+    /// The `lru` fields hold LFU counters: overwriting a key keeps its
+    /// counter, as Redis's dbOverwrite does.
+    pub(crate) lfu: bool,
 }
 
 impl Db {
@@ -120,6 +123,25 @@ impl Db {
         self.map.get(key).is_some_and(|e| e.is_expired(now))
     }
 
+    /// The stored entry for `key`, expired or not.
+    pub fn entry(&self, key: &[u8]) -> Option<&Entry> {
+        self.map.get(key)
+    }
+
+    /// The entry at a position of the dense table (sampling).
+    pub fn entry_at(&self, i: usize) -> Option<(&Sds, &Entry)> {
+        self.map.get_index(i)
+    }
+
+    /// Bytes a key takes (MEMORY USAGE): its slot in the table (the cached
+    /// hash, key and entry, and about 9 bytes of hash index per slot at a
+    /// 7/8 load) plus what key and value hold on the heap.
+    pub fn memory_usage(&self, key: &[u8]) -> Option<usize> {
+        let (k, e) = self.map.get_key_value(key)?;
+        let slot = 8 + std::mem::size_of::<Sds>() + std::mem::size_of::<Entry>() + 9;
+        Some(slot + k.heap_size() + e.value.heap_size())
+    }
+
     pub fn contains(&self, key: &[u8], now: i64) -> bool {
         self.get(key, now).is_some()
     }
@@ -134,6 +156,10 @@ impl Db {
         if let Some(old) = self.map.get_mut(key) {
             if old.expire_at != 0 {
                 self.volatile -= 1;
+            }
+            let mut entry = entry;
+            if self.lfu {
+                entry.lru = old.lru;
             }
             *old = entry;
         } else {

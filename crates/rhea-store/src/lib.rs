@@ -5,9 +5,11 @@
 use std::collections::{HashMap, VecDeque};
 
 mod db;
+pub mod evict;
 mod glob;
 pub mod hash;
 pub mod list;
+pub mod mem;
 mod sds;
 pub mod set;
 mod value;
@@ -28,6 +30,8 @@ pub struct Stats {
     pub keyspace_hits: u64,
     pub keyspace_misses: u64,
     pub expired_keys: u64,
+    /// Keys removed to stay under `maxmemory` (INFO `evicted_keys`).
+    pub evicted_keys: u64,
 }
 
 /// All databases of one node (`SELECT 0..databases-1`).
@@ -40,6 +44,10 @@ pub struct Store {
     /// Blocked-on keys that received data since they were last served, in
     /// the order they did (Redis's `server.ready_keys`).
     pub ready: VecDeque<(usize, Sds)>,
+    /// `maxmemory-policy` and its parameters (see `evict`).
+    eviction: evict::EvictionConfig,
+    /// Eviction candidates kept between picks.
+    pool: evict::EvictionPool,
 }
 
 impl Store {
@@ -49,7 +57,31 @@ impl Store {
             stats: Stats::default(),
             blocked: HashMap::new(),
             ready: VecDeque::new(),
+            eviction: evict::EvictionConfig::default(),
+            pool: evict::EvictionPool::default(),
         }
+    }
+
+    pub fn eviction(&self) -> &evict::EvictionConfig {
+        &self.eviction
+    }
+
+    /// Changes the eviction settings. Entries keep their `lru` fields: as in
+    /// Redis, switching between LRU and LFU makes the old values meaningless
+    /// until keys are accessed again.
+    pub fn set_eviction(&mut self, cfg: evict::EvictionConfig) {
+        if cfg != self.eviction {
+            self.pool.clear();
+        }
+        for db in &mut self.dbs {
+            db.lfu = cfg.policy.is_lfu();
+        }
+        self.eviction = cfg;
+    }
+
+    /// How this command's accesses stamp entries.
+    pub fn access(&self, now_ms: i64) -> evict::Access {
+        evict::Access::new(&self.eviction, now_ms)
     }
 
     /// Commands that add elements a blocked client may be waiting for

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use rhea_resp::parse_i64;
-use rhea_store::{glob_match, Entry, ScanFilter, Sds, Value};
+use rhea_store::{evict, glob_match, Entry, ScanFilter, Sds, Value};
 
 use super::{arg_i64, is, parse_cursor, At};
 use crate::error::{CmdError, CmdResult};
@@ -361,7 +361,7 @@ fn copy(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     if o.dst_db == ctx.client.db && src == dst {
         return Err(same_object());
     }
-    let lru = ctx.lru_clock();
+    let lru = At::of(ctx).lru;
     let Some(entry) = lookup_read(ctx, src, true) else {
         ctx.out.int(0);
         return Ok(());
@@ -645,7 +645,17 @@ fn object_encoding(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 fn object_refcount(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    match lookup_read(ctx, &argv[2], false).map(|e| entry_encoding(e).1) {
+    // Redis stops sharing small integers when maxmemory is set with an LRU
+    // or LFU policy: each key needs its own access metadata.
+    let sharing = ctx.shared.maxmemory.load(std::sync::atomic::Ordering::Relaxed) == 0
+        || matches!(
+            ctx.store.eviction().policy,
+            evict::Policy::NoEviction
+                | evict::Policy::AllKeysRandom
+                | evict::Policy::VolatileRandom
+                | evict::Policy::VolatileTtl
+        );
+    match lookup_read(ctx, &argv[2], false).map(|e| entry_encoding(e).1 && sharing) {
         Some(shared) => ctx.out.int(if shared { SHARED_REFCOUNT } else { 1 }),
         None => ctx.out.null(),
     }
@@ -653,24 +663,35 @@ fn object_refcount(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
 }
 
 fn object_idletime(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    let clock = ctx.lru_clock();
-    match lookup_read(ctx, &argv[2], false).map(|e| e.lru) {
-        Some(lru) => ctx.out.int(i64::from(clock.saturating_sub(lru))),
-        None => ctx.out.null(),
+    let Some(lru) = lookup_read(ctx, &argv[2], false).map(|e| e.lru) else {
+        ctx.out.null();
+        return Ok(());
+    };
+    if ctx.store.eviction().policy.is_lfu() {
+        return Err(CmdError::err(
+            "An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between \
+             policies at runtime LRU and LFU data will take some time to adjust.",
+        ));
     }
+    ctx.out.int((evict::idle_ms(lru, ctx.now_ms) / 1000) as i64);
     Ok(())
 }
 
 fn object_freq(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
-    if lookup_read(ctx, &argv[2], false).is_none() {
+    let Some(lru) = lookup_read(ctx, &argv[2], false).map(|e| e.lru) else {
         ctx.out.null();
         return Ok(());
+    };
+    let cfg = ctx.store.eviction();
+    if !cfg.policy.is_lfu() {
+        return Err(CmdError::err(
+            "An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching \
+             between policies at runtime LRU and LFU data will take some time to adjust.",
+        ));
     }
-    // No LFU maxmemory policy exists (yet), so frequency is never tracked.
-    Err(CmdError::err(
-        "An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching \
-         between policies at runtime LRU and LFU data will take some time to adjust.",
-    ))
+    // Decayed now, as Redis does: the counter is only rewritten on access.
+    ctx.out.int(i64::from(evict::lfu_count(lru, ctx.now_ms, cfg.lfu_decay_time)));
+    Ok(())
 }
 
 const OBJECT_HELP: &[&str] = &[

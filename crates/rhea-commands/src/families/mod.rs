@@ -8,6 +8,7 @@ pub mod hashes;
 pub mod hyperloglog;
 pub mod keys;
 pub mod lists;
+pub mod memory;
 pub mod pubsub;
 pub mod scripting;
 pub mod server;
@@ -19,6 +20,7 @@ pub mod zsets;
 use bytes::Bytes;
 use rhea_resp::parse_i64;
 
+use rhea_store::evict::Access;
 use rhea_store::{Db, Entry, Store};
 
 use crate::{error::CmdError, table::CommandSpec, Ctx};
@@ -39,6 +41,7 @@ pub const ALL: &[&[CommandSpec]] = &[
     scripting::COMMANDS,
     pubsub::COMMANDS,
     cluster::COMMANDS,
+    memory::COMMANDS,
 ];
 
 /// An integer argument, with Redis's error when it is not one.
@@ -57,12 +60,25 @@ pub fn is(arg: &Bytes, name: &str) -> bool {
 pub(crate) struct At {
     pub db: usize,
     pub now: i64,
+    /// The `lru` field of a key created by this command.
     pub lru: u32,
+    /// How an access updates an existing key's `lru` field.
+    pub access: Access,
 }
 
 impl At {
     pub fn of(ctx: &Ctx) -> At {
-        At { db: ctx.client.db, now: ctx.now_ms, lru: ctx.lru_clock() }
+        let access = ctx.store.access(ctx.now_ms);
+        At { db: ctx.client.db, now: ctx.now_ms, lru: access.initial(), access }
+    }
+
+    /// Records an access to `e` for eviction (LRU stamp or LFU counter).
+    /// The LFU counter's coin is not the request's seeded generator: access
+    /// metadata is local to each node (a replica's reads differ anyway), and
+    /// drawing from `ctx.rng` here would shift every later draw of the
+    /// command, making replies depend on the eviction policy.
+    pub fn touch(&self, e: &mut Entry) {
+        self.access.touch(&mut e.lru, fastrand::f64);
     }
 }
 
@@ -74,7 +90,7 @@ pub(crate) fn lookup_read<'a>(store: &'a mut Store, at: At, key: &[u8], touch: b
         Some(e) => {
             store.stats.keyspace_hits += 1;
             if touch {
-                e.lru = at.lru;
+                at.touch(e);
             }
             Some(e)
         }
@@ -88,7 +104,7 @@ pub(crate) fn lookup_read<'a>(store: &'a mut Store, at: At, key: &[u8], touch: b
 /// Redis's `lookupKeyWrite`: lazy expiry and an LRU refresh, no statistics.
 pub(crate) fn lookup_write<'a>(db: &'a mut Db, at: At, key: &[u8]) -> Option<&'a mut Entry> {
     let e = db.get_mut(key, at.now)?;
-    e.lru = at.lru;
+    at.touch(e);
     Some(e)
 }
 

@@ -373,12 +373,49 @@ pub fn bytes_to_human(n: u64) -> String {
     format!("{n}B")
 }
 
-/// Resident set size in bytes, from /proc/self/statm (0 where unavailable).
-fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
-        .map_or(0, |pages| pages.saturating_mul(4096))
+/// INFO memory, with Redis 7.0's fields and order. used_memory is what the
+/// counting allocator holds (rhea_store::mem); Lua and functions are not
+/// measured separately (they are inside used_memory).
+fn info_memory(ctx: &mut Ctx, cfg: &Config, s: &mut String) {
+    let f = crate::memory::figures(ctx.shared, ctx.store);
+    let sysmem = total_system_memory();
+    let (used, rss, peak) = (f.used, f.rss, f.peak);
+    let _ = write!(
+        s,
+        "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\n\
+         used_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\n\
+         used_memory_peak_perc:{:.2}%\r\nused_memory_overhead:{}\r\nused_memory_startup:{}\r\n\
+         used_memory_dataset:{}\r\nused_memory_dataset_perc:{:.2}%\r\nallocator_allocated:{used}\r\n\
+         allocator_active:{used}\r\nallocator_resident:{rss}\r\ntotal_system_memory:{sysmem}\r\n\
+         total_system_memory_human:{}\r\nused_memory_lua:0\r\nused_memory_vm_eval:0\r\n\
+         used_memory_lua_human:0B\r\nused_memory_scripts_eval:0\r\nnumber_of_cached_scripts:0\r\n\
+         number_of_functions:0\r\nnumber_of_libraries:0\r\nused_memory_vm_functions:0\r\n\
+         used_memory_vm_total:0\r\nused_memory_vm_total_human:0B\r\nused_memory_functions:0\r\n\
+         used_memory_scripts:0\r\nused_memory_scripts_human:0B\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\n\
+         maxmemory_policy:{}\r\nallocator_frag_ratio:1.00\r\nallocator_frag_bytes:0\r\n\
+         allocator_rss_ratio:{:.2}\r\nallocator_rss_bytes:{}\r\nrss_overhead_ratio:1.00\r\n\
+         rss_overhead_bytes:0\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\n\
+         mem_not_counted_for_evict:0\r\nmem_replication_backlog:0\r\nmem_total_replication_buffers:0\r\n\
+         mem_clients_slaves:0\r\nmem_clients_normal:0\r\nmem_cluster_links:0\r\nmem_aof_buffer:0\r\n\
+         mem_allocator:{}\r\nactive_defrag_running:0\r\nlazyfree_pending_objects:0\r\nlazyfreed_objects:0\r\n",
+        bytes_to_human(used),
+        bytes_to_human(rss),
+        bytes_to_human(peak),
+        f.peak_perc(),
+        f.overhead,
+        f.startup,
+        f.dataset(),
+        f.dataset_perc(),
+        bytes_to_human(sysmem),
+        cfg.maxmemory,
+        bytes_to_human(cfg.maxmemory),
+        cfg.eviction.policy.name(),
+        f.frag_ratio(),
+        rss as i64 - used as i64,
+        f.frag_ratio(),
+        rss as i64 - used as i64,
+        rhea_store::mem::allocator_name(),
+    );
 }
 
 /// (user, system) CPU seconds of the process, from /proc/self/stat.
@@ -451,34 +488,7 @@ fn info_section(ctx: &mut Ctx, section: &str, s: &mut String) {
                 blocked,
             );
         }
-        "memory" => {
-            let rss = rss_bytes();
-            // No allocator accounting yet: the resident size is the best
-            // available figure for what the process uses.
-            let used = rss;
-            let sysmem = total_system_memory();
-            let _ = write!(
-                s,
-                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\n\
-                 used_memory_rss_human:{}\r\nused_memory_peak:{used}\r\nused_memory_peak_human:{}\r\n\
-                 used_memory_peak_perc:100.00%\r\nused_memory_overhead:0\r\nused_memory_startup:0\r\n\
-                 used_memory_dataset:{used}\r\nused_memory_dataset_perc:100.00%\r\ntotal_system_memory:{sysmem}\r\n\
-                 total_system_memory_human:{}\r\nused_memory_lua:0\r\nused_memory_vm_eval:0\r\n\
-                 used_memory_lua_human:0B\r\nused_memory_scripts_eval:0\r\nnumber_of_cached_scripts:0\r\n\
-                 number_of_functions:0\r\nnumber_of_libraries:0\r\nused_memory_vm_functions:0\r\n\
-                 used_memory_vm_total:0\r\nused_memory_vm_total_human:0B\r\nused_memory_functions:0\r\n\
-                 used_memory_scripts:0\r\nused_memory_scripts_human:0B\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\n\
-                 maxmemory_policy:noeviction\r\nmem_fragmentation_ratio:1.00\r\nmem_fragmentation_bytes:0\r\n\
-                 mem_not_counted_for_evict:0\r\nmem_replication_backlog:0\r\nmem_total_replication_buffers:0\r\n\
-                 mem_clients_slaves:0\r\nmem_clients_normal:0\r\nmem_cluster_links:0\r\nmem_aof_buffer:0\r\n\
-                 mem_allocator:libc\r\nactive_defrag_running:0\r\nlazyfree_pending_objects:0\r\n\
-                 lazyfreed_objects:0\r\n",
-                bytes_to_human(used),
-                bytes_to_human(rss),
-                bytes_to_human(used),
-                bytes_to_human(sysmem),
-            );
-        }
+        "memory" => info_memory(ctx, &cfg, s),
         "persistence" => {
             let _ = write!(
                 s,
@@ -507,7 +517,7 @@ fn info_section(ctx: &mut Ctx, section: &str, s: &mut String) {
                  instantaneous_output_kbps:0.00\r\ninstantaneous_input_repl_kbps:0.00\r\n\
                  instantaneous_output_repl_kbps:0.00\r\nrejected_connections:{}\r\nsync_full:0\r\n\
                  sync_partial_ok:0\r\nsync_partial_err:0\r\nexpired_keys:{expired}\r\nexpired_stale_perc:0.00\r\n\
-                 expired_time_cap_reached_count:0\r\nexpire_cycle_cpu_milliseconds:0\r\nevicted_keys:0\r\n\
+                 expired_time_cap_reached_count:0\r\nexpire_cycle_cpu_milliseconds:0\r\nevicted_keys:{}\r\n\
                  evicted_clients:0\r\ntotal_eviction_exceeded_time:0\r\ncurrent_eviction_exceeded_time:0\r\n\
                  keyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\n\
                  pubsubshard_channels:{}\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\nmigrate_cached_sockets:0\r\n\
@@ -522,6 +532,7 @@ fn info_section(ctx: &mut Ctx, section: &str, s: &mut String) {
                 stats.total_net_input_bytes.load(Ordering::Relaxed),
                 stats.total_net_output_bytes.load(Ordering::Relaxed),
                 stats.rejected_connections.load(Ordering::Relaxed),
+                st.evicted_keys,
                 st.keyspace_hits,
                 st.keyspace_misses,
                 ps.num_channels(Kind::Channel),
@@ -620,7 +631,7 @@ fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     for (name, value) in &pairs {
         config::set(&mut new_cfg, name, std::slice::from_ref(value)).map_err(|e| failed(name, &e))?;
     }
-    *ctx.shared.config.write() = new_cfg;
+    ctx.shared.apply_config(ctx.store, new_cfg);
     ctx.out.ok();
     Ok(())
 }

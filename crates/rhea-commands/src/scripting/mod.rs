@@ -710,6 +710,11 @@ fn call_command(
     if spec.has(flags::NOSCRIPT) {
         return Ok(Err(error_table(lua, "This Redis command is not allowed from script")?));
     }
+    // Redis's scriptVerifyOOM: a script that has not written yet may not
+    // run a command that grows memory while memory is over the limit.
+    if spec.has(flags::DENYOOM) && !wrote.get() && crate::memory::over_limit(ctx.shared) {
+        return Ok(Err(error_table(lua, &format!("-{}", crate::memory::OOM_ERROR))?));
+    }
     if spec.is_write() {
         if ro {
             return Ok(Err(error_table(lua, "Write commands are not allowed from read-only scripts.")?));
