@@ -179,6 +179,9 @@ impl Cluster {
             pending: Mutex::new(HashMap::new()),
             applied: apply::AppliedIndex::default(),
         });
+        if !inner.cfg.client_addr.is_empty() {
+            inner.status.set_client_addr(inner.cfg.node_id, inner.cfg.client_addr.clone());
+        }
         let peers = transport::start(inner.clone(), listener);
         let (apply_tx, apply_rx) = std::sync::mpsc::channel();
         let applier = inner.clone();

@@ -14,8 +14,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use rhea_cluster::{Applied, StateMachine};
 use rhea_resp::Out;
+use rhea_store::{Sds, Store};
+use tokio::sync::Notify;
 use tracing::warn;
 
+use crate::blocking::TimeoutReply;
 use crate::client::{Client, ClientInfo};
 use crate::table::{flags, CommandSpec, CommandTable};
 use crate::{dispatch, Ctx, Shared};
@@ -117,11 +120,76 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// The reply to an applied entry: the client's database afterwards (a
-/// transaction may SELECT) and the RESP bytes.
-pub fn decode_reply(reply: &[u8]) -> Option<(usize, &[u8])> {
-    let db = u32::from_le_bytes(reply.get(..4)?.try_into().ok()?);
-    Some((db as usize, &reply[4..]))
+/// What applying an entry answered its proposer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reply<'a> {
+    /// RESP bytes, and the client's database afterwards (a transaction may
+    /// SELECT).
+    Done { db: usize, resp: &'a [u8] },
+    /// A blocking command found nothing: the proposer waits for one of its
+    /// keys to get data (or the deadline), then proposes it again.
+    Block { deadline_ms: Option<i64>, timeout_reply: TimeoutReply },
+}
+
+pub fn decode_reply(reply: &[u8]) -> Option<Reply<'_>> {
+    let db = u32::from_le_bytes(reply.get(..4)?.try_into().ok()?) as usize;
+    match reply.get(4)? {
+        0 => Some(Reply::Done { db, resp: &reply[5..] }),
+        1 => {
+            let d = i64::from_le_bytes(reply.get(5..13)?.try_into().ok()?);
+            let timeout_reply = if *reply.get(13)? == 0 { TimeoutReply::NullArray } else { TimeoutReply::Null };
+            Some(Reply::Block { deadline_ms: (d >= 0).then_some(d), timeout_reply })
+        }
+        _ => None,
+    }
+}
+
+/// Connections waiting for keys to get data (blocking commands on a
+/// cluster node): the apply thread wakes them after each entry that fed a
+/// key they wait on.
+#[derive(Default)]
+pub struct Wakeups {
+    by_key: parking_lot::Mutex<ahash::HashMap<(usize, Sds), Vec<Arc<Notify>>>>,
+}
+
+impl Wakeups {
+    /// Starts watching `keys` of `db`: a later write that gives one of them
+    /// data wakes `notify` (a permit is kept if nobody is waiting yet).
+    pub fn register(&self, store: &mut Store, db: usize, keys: &[Sds], notify: &Arc<Notify>) {
+        let mut map = self.by_key.lock();
+        for k in keys {
+            store.block_on(db, k);
+            map.entry((db, k.clone())).or_default().push(notify.clone());
+        }
+    }
+
+    pub fn unregister(&self, store: &mut Store, db: usize, keys: &[Sds], notify: &Arc<Notify>) {
+        let mut map = self.by_key.lock();
+        for k in keys {
+            store.unblock_on(db, k);
+            let slot = (db, k.clone());
+            if let Some(v) = map.get_mut(&slot) {
+                if let Some(i) = v.iter().position(|n| Arc::ptr_eq(n, notify)) {
+                    v.swap_remove(i);
+                }
+                if v.is_empty() {
+                    map.remove(&slot);
+                }
+            }
+        }
+    }
+
+    fn wake_ready(&self, store: &mut Store) {
+        if store.ready.is_empty() {
+            return;
+        }
+        let map = self.by_key.lock();
+        while let Some(slot) = store.ready.pop_front() {
+            for n in map.get(&slot).into_iter().flatten() {
+                n.notify_one();
+            }
+        }
+    }
 }
 
 /// How a request travels when the node is part of a cluster.
@@ -213,9 +281,10 @@ impl StateMachine for Applier {
         let shared = &*self.shared;
         let mut out = Out::new(req.resp3);
         let mut client = Client::new(self.info.clone(), true);
-        // Blocking commands behave as if their timeout had passed: a
-        // replica has no client to block.
-        client.serving_blocked = true;
+        // A blocking command that finds nothing blocks only on the node that
+        // proposed it (its client is there); elsewhere it behaves as if its
+        // timeout had passed. Neither changes the keyspace.
+        client.serving_blocked = !entry.mine;
         let mut store = shared.store.lock();
         let db = req.db as usize;
         if db >= store.dbs.len() {
@@ -246,17 +315,28 @@ impl StateMachine for Applier {
         }
         ctx.flush_expired();
         let final_db = ctx.client.db as u32;
-        // Nobody blocks on a replica of the log (see above).
-        store.ready.clear();
+        let block = client.block.take();
+        shared.wakeups.wake_ready(&mut store);
         drop(store);
         shared.stats.total_commands_processed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        reply(final_db, &out.buf)
+        match block {
+            Some(req) => {
+                let mut b = Vec::with_capacity(14);
+                b.extend_from_slice(&final_db.to_le_bytes());
+                b.push(1);
+                b.extend_from_slice(&req.deadline_ms.unwrap_or(-1).to_le_bytes());
+                b.push((req.timeout_reply == TimeoutReply::Null) as u8);
+                Bytes::from(b)
+            }
+            None => reply(final_db, &out.buf),
+        }
     }
 }
 
 fn reply(db: u32, resp: &[u8]) -> Bytes {
-    let mut b = Vec::with_capacity(4 + resp.len());
+    let mut b = Vec::with_capacity(5 + resp.len());
     b.extend_from_slice(&db.to_le_bytes());
+    b.push(0);
     b.extend_from_slice(resp);
     Bytes::from(b)
 }

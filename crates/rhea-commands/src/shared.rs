@@ -43,6 +43,8 @@ pub struct Shared {
     pub run_id: String,
     /// The Raft group this node belongs to, when it runs as a cluster node.
     pub cluster: OnceLock<rhea_cluster::Cluster>,
+    /// Cluster-node connections blocked on keys (BLPOP...).
+    pub wakeups: crate::replicated::Wakeups,
     shutdown: AtomicBool,
     pub shutdown_notify: tokio::sync::Notify,
     /// `maxmemory`, readable without the config lock: every command checks
@@ -76,6 +78,7 @@ impl Shared {
             scripting: crate::scripting::Scripting::default(),
             run_id,
             cluster: OnceLock::new(),
+            wakeups: Default::default(),
             shutdown: AtomicBool::new(false),
             shutdown_notify: tokio::sync::Notify::new(),
             maxmemory,

@@ -6,13 +6,17 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use rhea_cluster::Cluster;
 use rhea_commands::blocking::BlockWait;
-use rhea_commands::replicated::{self, Kind, Request, Route};
+use rhea_commands::replicated::{self, Kind, Reply, Request, Route};
+use rhea_commands::table::flags;
+use rhea_commands::CommandSpec;
 use rhea_commands::{check, disconnect, dispatch, execute, now_ms, Client, ClientInfo, Outcome, Shared};
 use rhea_resp::{Out, RequestParser};
+use rhea_store::Sds;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::futures::Notified;
 use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::Notify;
 use tracing::debug;
 
 const READ_CHUNK: usize = 16 * 1024;
@@ -147,6 +151,12 @@ impl Conn {
                         continue;
                     };
                     let route = replicated::route(cmd, sub, &self.argv, &self.client);
+                    let spec = sub.unwrap_or(cmd);
+                    if route == Route::Write && spec.has(flags::BLOCKING) {
+                        self.propose(cluster, Kind::Batch, &mut writes).await;
+                        self.propose_blocking(cluster, spec, killed.as_mut()).await?;
+                        continue;
+                    }
                     if route == Route::Write && cmd.name != "exec" {
                         writes.push(std::mem::take(&mut self.argv));
                         if writes.len() >= MAX_WRITES_PER_ENTRY {
@@ -209,10 +219,13 @@ impl Conn {
         };
         match cluster.propose(req.encode()).await {
             Ok(reply) => match replicated::decode_reply(&reply) {
-                Some((db, resp)) => {
+                Some(Reply::Done { db, resp }) => {
                     self.client.select(db);
                     self.out.raw(resp);
                 }
+                // Only a blocking command blocks, and those go through
+                // `propose_blocking`.
+                Some(Reply::Block { timeout_reply, .. }) => timeout_reply.write(&mut self.out),
                 None => self.out.error("ERR internal error: unreadable reply from the log"),
             },
             Err(e) => {
@@ -220,6 +233,106 @@ impl Conn {
                 for _ in 0..n {
                     self.out.error(&msg);
                 }
+            }
+        }
+    }
+
+    /// A blocking command (BLPOP...) on a cluster node: proposed alone; if
+    /// it finds nothing, the client waits here until an applied write gives
+    /// one of its keys data, then the command is proposed again, until it
+    /// gets something or its deadline (from the first attempt) passes. The
+    /// keys are watched before the first proposal, so no write in between
+    /// is missed. Nothing is popped except by an entry whose reply goes to
+    /// this client.
+    async fn propose_blocking(
+        &mut self,
+        cluster: &Cluster,
+        spec: &CommandSpec,
+        mut killed: Pin<&mut Notified<'_>>,
+    ) -> Result<(), Closed> {
+        let argv = std::mem::take(&mut self.argv);
+        let keys: Vec<Sds> = spec.key_positions(&argv).into_iter().map(|i| Sds::new(&argv[i])).collect();
+        let db = self.client.db;
+        let notify = Arc::new(Notify::new());
+        self.shared.wakeups.register(&mut self.shared.store.lock(), db, &keys, &notify);
+        let mut deadline: Option<Option<i64>> = None;
+        let result = loop {
+            let req = Request {
+                kind: Kind::Batch,
+                resp3: self.out.resp3,
+                db: db as u32,
+                now_ms: now_ms(),
+                seed: fastrand::u64(..),
+                cmds: vec![argv.clone()],
+            };
+            let reply = match cluster.propose(req.encode()).await {
+                Ok(r) => r,
+                Err(e) => {
+                    self.out.error(&e.to_string());
+                    break Ok(());
+                }
+            };
+            let (first_deadline, timeout_reply) = match replicated::decode_reply(&reply) {
+                Some(Reply::Done { db, resp }) => {
+                    self.client.select(db);
+                    self.out.raw(resp);
+                    break Ok(());
+                }
+                Some(Reply::Block { deadline_ms, timeout_reply }) => (deadline_ms, timeout_reply),
+                None => {
+                    self.out.error("ERR internal error: unreadable reply from the log");
+                    break Ok(());
+                }
+            };
+            let deadline_ms = *deadline.get_or_insert(first_deadline);
+            if let Some(d) = deadline_ms {
+                if d <= now_ms() {
+                    timeout_reply.write(&mut self.out);
+                    break Ok(());
+                }
+            }
+            self.flush(0).await?;
+            match self.wait_for_data(&notify, deadline_ms, killed.as_mut()).await {
+                Ok(true) => continue,
+                Ok(false) => {
+                    timeout_reply.write(&mut self.out);
+                    break Ok(());
+                }
+                Err(c) => break Err(c),
+            }
+        };
+        self.shared.wakeups.unregister(&mut self.shared.store.lock(), db, &keys, &notify);
+        result
+    }
+
+    /// Waits for `notify` (true) or the deadline (false); pushes are
+    /// delivered meanwhile and a hang-up or kill ends the wait.
+    async fn wait_for_data(
+        &mut self,
+        notify: &Notify,
+        deadline_ms: Option<i64>,
+        mut killed: Pin<&mut Notified<'_>>,
+    ) -> Result<bool, Closed> {
+        let timeout = deadline_ms.map(|d| Duration::from_millis(d.saturating_sub(now_ms()).max(0) as u64));
+        let sleep = tokio::time::sleep(timeout.unwrap_or(Duration::from_secs(365 * 24 * 3600)));
+        tokio::pin!(sleep);
+        loop {
+            reserve(&mut self.buf, None);
+            tokio::select! {
+                biased;
+                _ = &mut killed => return Err(Closed),
+                _ = notify.notified() => return Ok(true),
+                Some(msg) = self.push_rx.recv() => {
+                    let pushed = self.gather_pushes(msg).await;
+                    self.flush(pushed).await?;
+                }
+                _ = &mut sleep, if timeout.is_some() => return Ok(false),
+                r = self.stream.read_buf(&mut self.buf) => match r {
+                    Ok(0) | Err(_) => return Err(Closed),
+                    Ok(n) => {
+                        self.shared.stats.total_net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                    }
+                },
             }
         }
     }
