@@ -149,8 +149,10 @@ pub fn decode_reply(reply: &[u8]) -> Option<Reply<'_>> {
 /// key they wait on.
 #[derive(Default)]
 pub struct Wakeups {
-    by_key: parking_lot::Mutex<ahash::HashMap<(usize, Sds), Vec<Arc<Notify>>>>,
+    by_key: parking_lot::Mutex<WaitersByKey>,
 }
+
+type WaitersByKey = ahash::HashMap<(usize, Sds), Vec<Arc<Notify>>>;
 
 impl Wakeups {
     /// Starts watching `keys` of `db`: a later write that gives one of them
