@@ -537,11 +537,19 @@ fn strings(r: Reply) -> Result<Vec<String>, String> {
     }
 }
 
-/// Every key of database 0 on the server at `port`, read with READONLY,
-/// as "type:value" (sets and hashes sorted).
+/// Every key of database 0 on the cluster node at `port`, read with
+/// READONLY (so a follower answers from its own copy), as "type:value"
+/// (sets and hashes sorted).
 pub fn dump_node(port: u16) -> Result<BTreeMap<String, String>, String> {
+    dump_server(port, true)
+}
+
+/// `dump_node`, optionally without READONLY (for a plain server).
+pub fn dump_server(port: u16, readonly_first: bool) -> Result<BTreeMap<String, String>, String> {
     let mut c = Conn::connect_timeout(port, Duration::from_secs(10)).map_err(|e| format!("port {port}: {e}"))?;
-    readonly(&mut c)?;
+    if readonly_first {
+        readonly(&mut c)?;
+    }
     let io = |e: std::io::Error| e.to_string();
     let keys = strings(c.cmd(&["KEYS", "*"]).map_err(io)?)?;
     let mut out = BTreeMap::new();

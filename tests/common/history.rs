@@ -86,19 +86,31 @@ impl Op {
     }
 }
 
+/// A list shown in full up to 10 elements, else its ends and its length.
+pub fn short_list(v: &[String]) -> String {
+    if v.len() <= 10 {
+        format!("{v:?}")
+    } else {
+        format!("{:?} ... {:?} ({} elements)", &v[..4], &v[v.len() - 4..], v.len())
+    }
+}
+
 impl std::fmt::Display for Op {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let ms = |ns: u64| ns as f64 / 1e6;
+        let outcome = match &self.outcome {
+            Outcome::Ok(Output::List(v)) => format!("Ok(List({}))", short_list(v)),
+            o => format!("{o:?}"),
+        };
         write!(
             f,
-            "#{} p{} [{:.3}ms..{:.3}ms] {} {:?} -> {:?}",
+            "#{} p{} [{:.3}ms..{:.3}ms] {} {:?} -> {outcome}",
             self.id,
             self.process,
             ms(self.invoke),
             ms(self.complete),
             self.key,
             self.input,
-            self.outcome
         )
     }
 }

@@ -39,13 +39,6 @@ pub fn check_lists(ops: &[Op]) -> Result<String, Vec<String>> {
     if anomalies.is_empty() {
         return Ok(report.join("; "));
     }
-    let mut seen = HashSet::new();
-    anomalies.retain(|a| seen.insert(a.clone()));
-    let total = anomalies.len();
-    if total > 60 {
-        anomalies.truncate(60);
-        anomalies.push(format!("... and {} more", total - 60));
-    }
     Err(anomalies)
 }
 
@@ -57,13 +50,40 @@ fn read_of(op: &Op) -> Option<&[String]> {
 }
 
 /// Returns the length of the longest read.
-fn check_key(key: &str, ops: &[&Op], anomalies: &mut Vec<String>) -> usize {
+/// Collects anomalies, at most `CAP` per key (the rest are only counted).
+struct Anomalies<'a> {
+    out: &'a mut Vec<String>,
+    n: usize,
+}
+
+const CAP: usize = 25;
+
+impl Anomalies<'_> {
+    fn push(&mut self, f: impl FnOnce() -> String) {
+        self.n += 1;
+        if self.n <= CAP {
+            self.out.push(f());
+        }
+    }
+}
+
+fn check_key(key: &str, ops: &[&Op], out: &mut Vec<String>) -> usize {
+    let mut anomalies = Anomalies { out, n: 0 };
+    let n = check_key_into(key, ops, &mut anomalies);
+    if anomalies.n > CAP {
+        let more = anomalies.n - CAP;
+        anomalies.out.push(format!("{key}: ... and {more} more anomalies"));
+    }
+    n
+}
+
+fn check_key_into(key: &str, ops: &[&Op], anomalies: &mut Anomalies) -> usize {
     // Appended values and their operations.
     let mut appends: HashMap<&str, &Op> = HashMap::new();
     for o in ops {
         if let Input::Append(v) = &o.input {
             if let Some(prev) = appends.insert(v, o) {
-                anomalies.push(format!("{key}: harness bug: {v:?} appended twice ({prev} and {o})"));
+                anomalies.push(|| format!("{key}: harness bug: {v:?} appended twice ({prev} and {o})"));
             }
         }
     }
@@ -74,15 +94,15 @@ fn check_key(key: &str, ops: &[&Op], anomalies: &mut Vec<String>) -> usize {
         let mut seen = HashSet::new();
         for v in r.iter() {
             if !seen.insert(v) {
-                anomalies.push(format!("{key}: duplicate element {v:?} in read {o}"));
+                anomalies.push(|| format!("{key}: duplicate element {v:?} in read {o}"));
             }
             match appends.get(v.as_str()) {
-                None => anomalies.push(format!("{key}: element {v:?} was never appended, in read {o}")),
+                None => anomalies.push(|| format!("{key}: element {v:?} was never appended, in read {o}")),
                 Some(a) if a.is_fail() => {
-                    anomalies.push(format!("{key}: append of {v:?} failed ({a}) but took effect: read {o}"))
+                    anomalies.push(|| format!("{key}: append of {v:?} failed ({a}) but took effect: read {o}"))
                 }
                 Some(a) if a.invoke > o.complete => {
-                    anomalies.push(format!("{key}: read {o} saw {v:?} before its append was invoked ({a})"))
+                    anomalies.push(|| format!("{key}: read {o} saw {v:?} before its append was invoked ({a})"))
                 }
                 _ => {}
             }
@@ -95,10 +115,12 @@ fn check_key(key: &str, ops: &[&Op], anomalies: &mut Vec<String>) -> usize {
     };
     for (o, r) in &reads {
         if let Some(i) = (0..r.len()).find(|&i| r[i] != longest[i]) {
-            anomalies.push(format!(
-                "{key}: reads disagree at index {i} ({:?} vs {:?}): {o} is not a prefix of {longest_op}",
-                r[i], longest[i]
-            ));
+            anomalies.push(|| {
+                format!(
+                    "{key}: reads disagree at index {i} ({:?} vs {:?}): {o} is not a prefix of {longest_op}",
+                    r[i], longest[i]
+                )
+            });
         }
     }
     let position: HashMap<&str, usize> = longest.iter().enumerate().map(|(i, v)| (v.as_str(), i)).collect();
@@ -110,7 +132,7 @@ fn check_key(key: &str, ops: &[&Op], anomalies: &mut Vec<String>) -> usize {
         let in_read: HashSet<&str> = r.iter().map(|s| s.as_str()).collect();
         for (a, v) in acked.iter().take_while(|(a, _)| a.complete < o.invoke) {
             if !in_read.contains(v) {
-                anomalies.push(format!("{key}: acknowledged append {a} is missing from the later read {o}"));
+                anomalies.push(|| format!("{key}: acknowledged append {a} is missing from the later read {o}"));
             }
         }
     }
@@ -123,11 +145,13 @@ fn check_key(key: &str, ops: &[&Op], anomalies: &mut Vec<String>) -> usize {
             by_complete.iter().take_while(|(o1, _)| o1.complete < o2.invoke).max_by_key(|(_, r1)| r1.len())
         {
             if r1.len() > r2.len() {
-                anomalies.push(format!(
-                    "{key}: stale read: {o2} has {} elements but {o1} completed before it with {}",
-                    r2.len(),
-                    r1.len()
-                ));
+                anomalies.push(|| {
+                    format!(
+                        "{key}: stale read: {o2} has {} elements but {o1} completed before it with {}",
+                        r2.len(),
+                        r1.len()
+                    )
+                });
             }
         }
     }
@@ -139,19 +163,21 @@ fn check_key(key: &str, ops: &[&Op], anomalies: &mut Vec<String>) -> usize {
         // Every append acknowledged before b began must precede it.
         for (a, v) in acked.iter().take_while(|(a, _)| a.complete < b.invoke) {
             match position.get(v) {
-                None => anomalies.push(format!(
-                    "{key}: lost: acknowledged append {a} completed before {b} began, \
+                None => anomalies.push(|| {
+                    format!(
+                        "{key}: lost: acknowledged append {a} completed before {b} began, \
                      which is in the list, but it is not"
-                )),
-                Some(&pa) if pa > pb => anomalies.push(format!(
-                    "{key}: reordered: {a} completed before {b} began, yet sits at index {pa} after index {pb}"
-                )),
+                    )
+                }),
+                Some(&pa) if pa > pb => anomalies.push(|| {
+                    format!("{key}: reordered: {a} completed before {b} began, yet sits at index {pa} after index {pb}")
+                }),
                 _ => {}
             }
         }
         if let Outcome::Ok(Output::Int(n)) = &b.outcome {
             if *n != pb as i64 + 1 {
-                anomalies.push(format!("{key}: {b} returned length {n} but the element is at index {pb}"));
+                anomalies.push(|| format!("{key}: {b} returned length {n} but the element is at index {pb}"));
             }
         }
     }

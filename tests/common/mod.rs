@@ -10,6 +10,7 @@ pub mod linearizability;
 pub mod list_append;
 pub mod proxy;
 pub mod scenario;
+pub mod workload;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
