@@ -215,6 +215,8 @@ impl Cluster {
         let child = Command::new(rhea_bin())
             .args(&node.args)
             .current_dir(&node.dir)
+            // Panics keep their backtraces; anyhow errors stay one line.
+            .env("RUST_LIB_BACKTRACE", "0")
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(err))

@@ -11,6 +11,7 @@ pub mod list_append;
 pub mod proxy;
 pub mod scenario;
 pub mod workload;
+pub mod writers;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
