@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::cluster::{CallResult, ClusterClient, RaftInfo};
+use common::cluster::{CallResult, Cluster, ClusterClient, Options, RaftInfo};
 use common::history::History;
 use common::linearizability::check_registers;
 use common::list_append::check_lists;
@@ -218,4 +218,73 @@ fn two_independent_servers_are_caught() {
     eprintln!("register checker, as expected:\n{regs}");
     let lists = lists.expect_err("two unsynchronised servers passed the list checker");
     eprintln!("list checker, as expected (first 3):\n{}", lists[..lists.len().min(3)].join("\n"));
+}
+
+fn alive(pid: u32) -> bool {
+    // A zombie counts as dead: it is only waiting to be reaped.
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+}
+
+fn state(pid: u32) -> Option<char> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    s.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next())
+}
+
+#[test]
+fn cluster_processes_signals_logs_and_cleanup() {
+    // Plain servers: the process management, not Raft.
+    let mut c = Cluster::start_with(3, &Options { plain: true, ..Options::default() });
+    let pids: Vec<u32> = c.nodes.iter().map(|n| n.pid().unwrap()).collect();
+    for i in 0..3 {
+        let mut conn = c.conn(i, Duration::from_secs(2)).unwrap();
+        assert_eq!(conn.cmd(&["PING"]).unwrap(), Reply::Simple("PONG".into()));
+    }
+    // No Raft fields, so no leader, and the wait is bounded.
+    let t = Instant::now();
+    assert_eq!(c.leader(Duration::from_millis(300)), None);
+    assert!(t.elapsed() < Duration::from_secs(3));
+    assert!(c.wait_converged(Duration::from_millis(300)).is_err());
+
+    c.pause(1);
+    assert!(common::eventually(Duration::from_secs(2), || state(pids[1]) == Some('T')), "SIGSTOP did not stop node 1");
+    assert_eq!(c.live(), vec![0, 2]);
+    c.resume(1);
+    assert!(common::eventually(Duration::from_secs(2), || state(pids[1]) != Some('T')));
+
+    c.kill(2);
+    assert!(!alive(pids[2]), "node 2 survived SIGKILL");
+    assert!(c.conn(2, Duration::from_millis(300)).is_err());
+    c.restart(2);
+    let new_pid = c.nodes[2].pid().unwrap();
+    assert_ne!(new_pid, pids[2]);
+    let mut conn = c.conn(2, Duration::from_secs(2)).unwrap();
+    assert_eq!(conn.cmd(&["PING"]).unwrap(), Reply::Simple("PONG".into()));
+
+    // The harness's notes land in every node's log.
+    c.note("marker-for-the-log");
+    assert!(c.log_tail(0, 10).contains("marker-for-the-log"));
+    assert!(c.log_tail(2, 50).contains("restart node 2"));
+
+    // Every directed link has its own proxy; cutting marks both directions.
+    c.cut(0, 1);
+    assert_eq!(c.link(0, 1).unwrap().state(), LinkState::Refuse);
+    assert_eq!(c.link(1, 0).unwrap().state(), LinkState::Refuse);
+    assert_eq!(c.link(0, 2).unwrap().state(), LinkState::Pass);
+    c.cut_one_way(2, 0);
+    assert_eq!(c.link(2, 0).unwrap().state(), LinkState::Refuse);
+    assert_eq!(c.link(0, 2).unwrap().state(), LinkState::Pass);
+    c.isolate(1);
+    assert_eq!(c.link(2, 1).unwrap().state(), LinkState::Refuse);
+    c.heal_all();
+    assert!((0..3).all(|i| (0..3).all(|j| i == j || c.link(i, j).unwrap().state() == LinkState::Pass)));
+
+    let dir = c.dir.clone();
+    let mut all = pids.clone();
+    all[2] = new_pid;
+    c.pause(0);
+    drop(c);
+    for p in all {
+        assert!(!alive(p), "process {p} outlived the cluster");
+    }
+    assert!(!dir.exists(), "the temp dir of a passing test is removed");
 }

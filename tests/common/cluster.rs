@@ -35,6 +35,9 @@ pub struct Options {
     pub secret: Option<String>,
     /// More `--name value` arguments for every node.
     pub extra_args: Vec<String>,
+    /// Start plain servers without the Raft arguments (only to test the
+    /// harness itself: processes, signals, logs, proxies).
+    pub plain: bool,
 }
 
 pub struct Node {
@@ -138,16 +141,17 @@ impl Cluster {
                 })
                 .collect();
             let port = free_port();
-            let mut args: Vec<String> = vec![
-                "--port".into(),
-                port.to_string(),
-                "--node-id".into(),
-                (i + 1).to_string(),
-                "--raft-addr".into(),
-                format!("127.0.0.1:{}", raft_ports[i]),
-                "--peers".into(),
-                peers.join(","),
-            ];
+            let mut args: Vec<String> = vec!["--port".into(), port.to_string()];
+            if !opts.plain {
+                args.extend([
+                    "--node-id".into(),
+                    (i + 1).to_string(),
+                    "--raft-addr".into(),
+                    format!("127.0.0.1:{}", raft_ports[i]),
+                    "--peers".into(),
+                    peers.join(","),
+                ]);
+            }
             if let Some(s) = &opts.secret {
                 args.extend(["--cluster-secret".into(), s.clone()]);
             }
