@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::cluster::{CallResult, Cluster, ClusterClient, Options, RaftInfo};
-use common::history::History;
+use common::history::{History, Outcome, Output};
 use common::linearizability::check_registers;
 use common::list_append::check_lists;
 use common::proxy::{LinkState, Proxy};
@@ -153,12 +153,9 @@ fn raft_info_parses_info_replication() {
 /// Runs `procs` register clients and `procs` list clients for `secs`
 /// against `ports` (each client picks a random one per call when `ports`
 /// has several), then checks the history.
-fn run_workload(
-    ports: &[u16],
-    procs: usize,
-    dur: Duration,
-    final_port: Option<u16>,
-) -> (Result<String, String>, Result<String, Vec<String>>) {
+type Checked = (Vec<common::history::Op>, Result<String, String>, Result<String, Vec<String>>);
+
+fn run_workload(ports: &[u16], procs: usize, dur: Duration, final_port: Option<u16>) -> Checked {
     let h = Arc::new(History::new());
     let stop = Arc::new(AtomicBool::new(false));
     let spec = Spec { keys: 2, epoch: Duration::from_millis(700), think: Duration::from_micros(200), max_ops: 5000 };
@@ -166,26 +163,19 @@ fn run_workload(
     for p in 0..procs * 2 {
         let (h, stop, spec, ports) = (h.clone(), stop.clone(), spec.clone(), ports.to_vec());
         threads.push(std::thread::spawn(move || {
-            let mut rng = fastrand::Rng::with_seed(p as u64);
-            // One client per server, chosen at random per operation, so a
-            // history over several servers interleaves them.
-            let mut clients: Vec<ClusterClient> =
-                ports.iter().map(|&port| ClusterClient::pinned(port, Duration::from_secs(2))).collect();
-            let deadline = Instant::now() + dur;
-            let mut n = 0u64;
-            while Instant::now() < deadline && !stop.load(Ordering::SeqCst) {
-                let c = rng.usize(0..clients.len());
-                let one = Spec { max_ops: 1, ..spec.clone() };
-                let never = AtomicBool::new(false);
-                if p % 2 == 0 {
-                    register_client(&mut clients[c], &h, p, &one, &never, p as u64 * 1_000_000 + n);
-                } else {
-                    list_client(&mut clients[c], &h, p, &one, &never, p as u64 * 1_000_000 + n);
-                }
-                n += 1;
+            // Each operation goes to a random server, so a history over
+            // several servers interleaves them.
+            let mut client = ClusterClient::spread(ports, Duration::from_secs(2), p as u64);
+            let spec = Spec { max_ops: 1_000_000, ..spec };
+            if p % 2 == 0 {
+                register_client(&mut client, &h, p, &spec, &stop, p as u64);
+            } else {
+                list_client(&mut client, &h, p, &spec, &stop, p as u64);
             }
         }));
     }
+    std::thread::sleep(dur);
+    stop.store(true, Ordering::SeqCst);
     for t in threads {
         t.join().unwrap();
     }
@@ -194,13 +184,20 @@ fn run_workload(
     }
     let ops = h.ops();
     eprintln!("{}", h.summary());
-    (check_registers(&ops), check_lists(&ops))
+    let (regs, lists) = (check_registers(&ops), check_lists(&ops));
+    (ops, regs, lists)
 }
 
 #[test]
 fn single_server_histories_are_linearizable() {
     let server = Server::rhea(&[]);
-    let (regs, lists) = run_workload(&[server.port], 3, Duration::from_secs(3), Some(server.port));
+    let (ops, regs, lists) = run_workload(&[server.port], 3, Duration::from_secs(3), Some(server.port));
+    // A healthy server answers everything, so every kind of operation was exercised.
+    let odd: Vec<String> = ops.iter().filter(|o| !o.is_ok()).take(3).map(|o| o.to_string()).collect();
+    assert!(odd.is_empty(), "operations that did not succeed on a single server: {odd:?}");
+    let swapped = ops.iter().filter(|o| o.outcome == Outcome::Ok(Output::Swapped(true))).count();
+    let refused = ops.iter().filter(|o| o.outcome == Outcome::Ok(Output::Swapped(false))).count();
+    assert!(swapped > 10 && refused > 10, "CAS coverage: {swapped} swapped, {refused} not");
     if let Err(e) = regs {
         panic!("a single rhea-server is not linearizable?\n{e}");
     }
@@ -213,7 +210,7 @@ fn single_server_histories_are_linearizable() {
 fn two_independent_servers_are_caught() {
     let a = Server::rhea(&[]);
     let b = Server::rhea(&[]);
-    let (regs, lists) = run_workload(&[a.port, b.port], 3, Duration::from_secs(2), None);
+    let (_, regs, lists) = run_workload(&[a.port, b.port], 3, Duration::from_secs(2), None);
     let regs = regs.expect_err("two unsynchronised servers passed the register checker");
     eprintln!("register checker, as expected:\n{regs}");
     let lists = lists.expect_err("two unsynchronised servers passed the list checker");

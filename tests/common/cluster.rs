@@ -21,6 +21,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::proxy::{LinkState, Proxy};
@@ -96,12 +97,18 @@ impl RaftInfo {
 
 static CLUSTERS: AtomicUsize = AtomicUsize::new(0);
 
+/// One cluster at a time per test binary: on a 2-core machine two clusters
+/// electing side by side starve each other's heartbeats.
+static SERIAL: Mutex<()> = Mutex::new(());
+
 pub struct Cluster {
     pub nodes: Vec<Node>,
     /// links[i][j]: the proxy node i dials to reach node j (None on the diagonal).
     links: Vec<Vec<Option<Proxy>>>,
     pub dir: PathBuf,
     started: Instant,
+    /// Held for the cluster's life (dropped after the processes are killed).
+    _serial: MutexGuard<'static, ()>,
 }
 
 impl Cluster {
@@ -113,6 +120,7 @@ impl Cluster {
 
     pub fn start_with(n: usize, opts: &Options) -> Cluster {
         assert!(n >= 1, "a cluster needs a node");
+        let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let dir = std::env::temp_dir().join(format!(
             "rhea-cluster-{}-{}",
             std::process::id(),
@@ -169,7 +177,7 @@ impl Cluster {
                 dir: node_dir,
             });
         }
-        let mut c = Cluster { nodes, links, dir, started: Instant::now() };
+        let mut c = Cluster { nodes, links, dir, started: Instant::now(), _serial: serial };
         for i in 0..n {
             c.spawn(i);
         }
@@ -602,20 +610,31 @@ pub enum CallResult {
 pub struct ClusterClient {
     ports: Vec<u16>,
     node: usize,
-    conn: Option<Conn>,
+    /// One connection slot per node.
+    conns: Vec<Option<Conn>>,
     timeout: Duration,
     rotate: bool,
+    /// Picks a random node for every call (None: stay until it fails).
+    spread: Option<fastrand::Rng>,
 }
 
 impl ClusterClient {
     pub fn new(ports: Vec<u16>, first: usize, timeout: Duration) -> ClusterClient {
         let node = first % ports.len().max(1);
-        ClusterClient { ports, node, conn: None, timeout, rotate: true }
+        let conns = ports.iter().map(|_| None).collect();
+        ClusterClient { ports, node, conns, timeout, rotate: true, spread: None }
     }
 
     /// A client that stays on one node whatever happens.
     pub fn pinned(port: u16, timeout: Duration) -> ClusterClient {
-        ClusterClient { ports: vec![port], node: 0, conn: None, timeout, rotate: false }
+        ClusterClient { ports: vec![port], node: 0, conns: vec![None], timeout, rotate: false, spread: None }
+    }
+
+    /// A client that sends each call to a random node (keeping a connection
+    /// to each).
+    pub fn spread(ports: Vec<u16>, timeout: Duration, seed: u64) -> ClusterClient {
+        let conns = ports.iter().map(|_| None).collect();
+        ClusterClient { ports, node: 0, conns, timeout, rotate: false, spread: Some(fastrand::Rng::with_seed(seed)) }
     }
 
     /// The node index the client talks to now.
@@ -624,16 +643,19 @@ impl ClusterClient {
     }
 
     fn next_node(&mut self) {
-        self.conn = None;
+        self.conns[self.node] = None;
         if self.rotate {
             self.node = (self.node + 1) % self.ports.len();
         }
     }
 
     pub fn call<A: AsRef<[u8]>>(&mut self, args: &[A]) -> CallResult {
-        if self.conn.is_none() {
+        if let Some(rng) = self.spread.as_mut() {
+            self.node = rng.usize(0..self.ports.len());
+        }
+        if self.conns[self.node].is_none() {
             match Conn::connect_timeout(self.ports[self.node], self.timeout) {
-                Ok(c) => self.conn = Some(c),
+                Ok(c) => self.conns[self.node] = Some(c),
                 Err(e) => {
                     let why = format!("connect to node {}: {e}", self.node);
                     self.next_node();
@@ -641,7 +663,7 @@ impl ClusterClient {
                 }
             }
         }
-        let Some(conn) = self.conn.as_mut() else { return CallResult::Fail("no connection".into()) };
+        let Some(conn) = self.conns[self.node].as_mut() else { return CallResult::Fail("no connection".into()) };
         if let Err(e) = conn.send(args) {
             // Part of the request may have gone out.
             let why = format!("send to node {}: {e}", self.node);

@@ -86,7 +86,8 @@ pub fn register_client(
     seed: u64,
 ) {
     let mut rng = fastrand::Rng::with_seed(seed);
-    let mut last_seen: Option<String> = None;
+    // The last value this process saw per key, for CAS to expect.
+    let mut last_seen: std::collections::HashMap<String, Option<String>> = Default::default();
     for _ in 0..spec.max_ops {
         if stop.load(Ordering::SeqCst) {
             break;
@@ -101,7 +102,7 @@ pub fn register_client(
                 r => bulk_text(&r).map(|s| Output::Value(Some(s))),
             });
             if let Outcome::Ok(Output::Value(v)) = &o {
-                last_seen = v.clone();
+                last_seen.insert(key.clone(), v.clone());
             }
             let failed = !matches!(o, Outcome::Ok(_));
             h.complete(p, o);
@@ -111,11 +112,14 @@ pub fn register_client(
             let p = h.invoke(process, &key, Input::Set(v.clone()));
             let r = client.call(&["SET", &key, &v]);
             let o = outcome(r, |r| (r == Reply::Simple("OK".into())).then_some(Output::Done));
+            if o == Outcome::Ok(Output::Done) {
+                last_seen.insert(key.clone(), Some(v));
+            }
             let failed = !matches!(o, Outcome::Ok(_));
             h.complete(p, o);
             failed
         } else {
-            let from = if rng.bool() { last_seen.clone() } else { None };
+            let from = if rng.u8(0..4) > 0 { last_seen.get(&key).cloned().flatten() } else { None };
             let to = unique(process);
             let p = h.invoke(process, &key, Input::Cas { from: from.clone(), to: to.clone() });
             let (expected, flag) = match &from {
@@ -128,6 +132,9 @@ pub fn register_client(
                 Reply::Int(0) => Some(Output::Swapped(false)),
                 _ => None,
             });
+            if o == Outcome::Ok(Output::Swapped(true)) {
+                last_seen.insert(key.clone(), Some(to));
+            }
             let failed = !matches!(o, Outcome::Ok(_));
             h.complete(p, o);
             failed
