@@ -226,7 +226,9 @@ fn random_history(seed: u64, procs: usize, per_proc: usize) -> Vec<(usize, Strin
                     to: format!("c{p}-{n}"),
                 },
             };
-            let unknown = !matches!(input, Input::Get) && rng.u8(0..20) == 0;
+            // 0: acknowledged; 1: unknown but applied; 2: unknown, never applied.
+            let unknown =
+                if matches!(input, Input::Get) { 0 } else { [0, 0, 0, 0, 0, 0, 0, 0, 1, 2][rng.usize(0..10)] };
             planned.push((effect, p, t, t + len, input, unknown));
             t += len + rng.u64(1..30);
         }
@@ -235,6 +237,10 @@ fn random_history(seed: u64, procs: usize, per_proc: usize) -> Vec<(usize, Strin
     let mut state: Option<String> = None;
     let mut out = Vec::new();
     for (_, p, a, b, input, unknown) in planned {
+        if unknown == 2 {
+            out.push((p, "r".to_string(), input, a, b, Outcome::Unknown("timeout".into())));
+            continue;
+        }
         let output = match &input {
             Input::Get => Output::Value(state.clone()),
             Input::Set(v) => {
@@ -250,7 +256,7 @@ fn random_history(seed: u64, procs: usize, per_proc: usize) -> Vec<(usize, Strin
             }
             _ => unreachable!(),
         };
-        let outcome = if unknown { Outcome::Unknown("lost".into()) } else { Outcome::Ok(output) };
+        let outcome = if unknown == 1 { Outcome::Unknown("lost".into()) } else { Outcome::Ok(output) };
         out.push((p, "r".to_string(), input, a, b, outcome));
     }
     out
@@ -259,7 +265,7 @@ fn random_history(seed: u64, procs: usize, per_proc: usize) -> Vec<(usize, Strin
 #[test]
 fn register_random_linearizable_histories_pass_and_corrupted_ones_fail() {
     for seed in 0..20 {
-        let ops = random_history(seed, 5, 60);
+        let ops = random_history(seed, 5, 100);
         let h = History::new();
         for (p, k, i, a, b, o) in &ops {
             h.push(*p, k, i.clone(), *a, *b, o.clone());
