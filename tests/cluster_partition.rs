@@ -117,3 +117,51 @@ fn one_way_cut_from_leader_still_converges() {
     let problems = verify_nodes(&c, &writes);
     assert!(problems.is_empty(), "after a one-way cut:\n{}", problems.join("\n"));
 }
+
+#[test]
+fn without_a_majority_writes_get_clusterdown_not_a_hang() {
+    let mut c = Cluster::start(3);
+    let leader = c.leader(ELECTION).expect("no leader elected at startup");
+    let survivor = (leader + 1) % 3;
+    c.kill(leader);
+    c.kill((leader + 2) % 3);
+    // Once the survivor notices it has no leader, a write is refused with
+    // a clear, retryable error; until then it may time out, never succeed.
+    let mut client = ClusterClient::pinned(c.port(survivor), Duration::from_secs(5));
+    let mut writes: Vec<Write> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut clusterdown = false;
+    let mut n = 0;
+    while Instant::now() < deadline && !clusterdown {
+        let key = format!("lonely:{n}");
+        n += 1;
+        let invoked = Instant::now();
+        let result = client.call(&["SET", &key, "1"]);
+        let completed = Instant::now();
+        clusterdown = matches!(&result, CallResult::Fail(e) if e.starts_with("CLUSTERDOWN"));
+        writes.push(Write { key, value: "1".into(), invoked, completed, result });
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("{}", tally(&writes));
+    assert!(!writes.iter().any(|w| w.acked()), "a lone node acknowledged a write: {}", tally(&writes));
+    assert!(clusterdown, "no CLUSTERDOWN error within 10 s without a majority: {}", tally(&writes));
+    // Reads that need the leader are refused the same way, promptly.
+    let t = Instant::now();
+    let r = client.call(&["GET", "lonely:0"]);
+    assert!(matches!(&r, CallResult::Fail(e) if e.starts_with("CLUSTERDOWN")), "GET without a majority: {r:?}");
+    assert!(t.elapsed() < Duration::from_secs(3), "GET took {:?} to be refused", t.elapsed());
+
+    c.restart(leader);
+    c.restart((leader + 2) % 3);
+    c.leader(ELECTION).expect("no leader once the nodes came back");
+    let after = Writers::start(&c.ports(), 2, Duration::from_secs(1));
+    std::thread::sleep(Duration::from_millis(800));
+    let after = after.stop();
+    assert!(after.iter().filter(|w| w.acked()).count() > 10, "no recovery: {}", tally(&after));
+    writes.extend(after);
+    if let Err(e) = c.wait_converged(Duration::from_secs(30)) {
+        panic!("no convergence after restarting the majority: {e}");
+    }
+    let problems = verify_nodes(&c, &writes);
+    assert!(problems.is_empty(), "after losing and regaining the majority:\n{}", problems.join("\n"));
+}

@@ -311,6 +311,17 @@ impl Cluster {
         self.wait_ready(i, Duration::from_secs(20));
     }
 
+    /// Changes (or adds) `--name value` in node `i`'s arguments, for its
+    /// next (re)start.
+    pub fn set_arg(&mut self, i: usize, name: &str, value: &str) {
+        let args = &mut self.nodes[i].args;
+        let flag = format!("--{name}");
+        match args.iter().position(|a| *a == flag) {
+            Some(p) if p + 1 < args.len() => args[p + 1] = value.to_string(),
+            _ => args.extend([flag, value.to_string()]),
+        }
+    }
+
     /// Sets the proxy node `from` uses to reach node `to`.
     pub fn set_link(&self, from: usize, to: usize, state: LinkState) {
         if let Some(p) = &self.links[from][to] {
