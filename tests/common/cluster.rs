@@ -407,24 +407,44 @@ impl Cluster {
         raft_info(self.nodes[i].port)
     }
 
-    /// Polls every live node once: the leader index if one node says
-    /// role:master and a majority of the whole cluster (itself included)
-    /// reports it as leader in the same term.
-    pub fn leader_now(&self) -> Option<usize> {
+    /// Polls every live node once: the nodes that say role:master and that
+    /// a majority of the whole cluster (themselves included) reports as
+    /// leader in the same term. Two only while stale views linger.
+    pub fn leaders_now(&self) -> Vec<usize> {
         let infos: Vec<(usize, RaftInfo)> =
             self.live().into_iter().filter_map(|i| self.info(i).map(|r| (i, r))).collect();
         let majority = self.len() / 2 + 1;
-        infos.iter().find_map(|(i, r)| {
-            let agree = infos.iter().filter(|(_, o)| o.leader_id == self.nodes[*i].id && o.term == r.term).count();
-            (r.master && r.node_id == self.nodes[*i].id && r.leader_id == r.node_id && agree >= majority).then_some(*i)
-        })
+        infos
+            .iter()
+            .filter(|(i, r)| {
+                let id = self.nodes[*i].id;
+                let agree = infos.iter().filter(|(_, o)| o.leader_id == id && o.term == r.term).count();
+                r.master && r.node_id == id && r.leader_id == id && agree >= majority
+            })
+            .map(|(i, _)| *i)
+            .collect()
     }
 
-    /// Waits up to `timeout` for a leader (see `leader_now`).
+    /// The leader, if exactly one node qualifies (see `leaders_now`).
+    pub fn leader_now(&self) -> Option<usize> {
+        match self.leaders_now().as_slice() {
+            [l] => Some(*l),
+            _ => None,
+        }
+    }
+
+    /// Waits up to `timeout` for a leader (see `leaders_now`).
     pub fn leader(&self, timeout: Duration) -> Option<usize> {
+        self.leader_excluding(&[], timeout)
+    }
+
+    /// Waits up to `timeout` for a leader that is not in `excluded` (after
+    /// cutting off a leader, the others still follow it for an election
+    /// timeout).
+    pub fn leader_excluding(&self, excluded: &[usize], timeout: Duration) -> Option<usize> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(l) = self.leader_now() {
+            if let Some(l) = self.leader_now().filter(|l| !excluded.contains(l)) {
                 return Some(l);
             }
             if Instant::now() >= deadline {
@@ -457,8 +477,37 @@ impl Cluster {
                 prev_commit = None;
                 last = format!("no leader; {infos:?}");
             }
+            let panics = self.panics();
+            if !panics.is_empty() {
+                return Err(format!("a node panicked: {}; {last}", panics.join("; ")));
+            }
             if Instant::now() >= deadline {
                 return Err(format!("not converged within {timeout:?}: {last}"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until node `i` has applied at least the commit index the
+    /// leader reports now (for a node catching up while writes go on).
+    pub fn wait_caught_up(&self, i: usize, timeout: Duration) -> Result<u64, String> {
+        let deadline = Instant::now() + timeout;
+        let target = loop {
+            if let Some(r) = self.leader_now().and_then(|l| self.info(l)) {
+                break r.commit;
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("no leader within {timeout:?}"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        loop {
+            let info = self.info(i);
+            if info.as_ref().is_some_and(|r| r.applied >= target) {
+                return Ok(target);
+            }
+            if Instant::now() >= deadline {
+                return Err(format!("node {i} did not apply index {target} within {timeout:?}: {info:?}"));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -477,6 +526,25 @@ impl Cluster {
             Ok(Reply::Int(n)) => Ok(n),
             other => Err(format!("node {i}: DBSIZE -> {other:?}")),
         }
+    }
+
+    /// Panic messages in the nodes' logs ("node i: thread ... panicked at ...",
+    /// with the message line after it), from any incarnation of the node
+    /// (a log spans its restarts).
+    pub fn panics(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for i in 0..self.len() {
+            let text =
+                std::fs::read(&self.nodes[i].log).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            for (k, l) in lines.iter().enumerate() {
+                if l.contains("panicked at") {
+                    let msg = lines.get(k + 1).copied().unwrap_or("");
+                    out.push(format!("node {i}: {l} {msg}"));
+                }
+            }
+        }
+        out
     }
 
     /// The last `lines` lines of node `i`'s log.

@@ -118,7 +118,7 @@ pub fn tally(writes: &[Write]) -> String {
 /// every acknowledged write and no refused one, all nodes hold the same
 /// keys and values, and DBSIZE agrees. Returns the problems found.
 pub fn verify_nodes(c: &super::cluster::Cluster, writes: &[Write]) -> Vec<String> {
-    let mut problems = Vec::new();
+    let mut problems = c.panics();
     let mut dumps = Vec::new();
     for i in 0..c.len() {
         match c.dump(i) {
