@@ -4,7 +4,14 @@
 //! compared byte for byte.
 #![allow(dead_code)]
 
+pub mod cluster;
+pub mod history;
+pub mod linearizability;
+pub mod list_append;
+pub mod proxy;
 pub mod scenario;
+pub mod workload;
+pub mod writers;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -15,8 +22,10 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("no free port")
 }
 
-pub fn rhea_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_rhea-server")
+/// The rhea-server binary: $RHEA_BIN if set, else the one cargo built for
+/// this test.
+pub fn rhea_bin() -> String {
+    std::env::var("RHEA_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_rhea-server").to_string())
 }
 
 /// A server process, killed when dropped.
@@ -196,6 +205,16 @@ impl Conn {
     pub fn connect(port: u16) -> std::io::Result<Conn> {
         let s = TcpStream::connect(("127.0.0.1", port))?;
         s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        s.set_nodelay(true)?;
+        Ok(Conn { r: BufReader::new(s.try_clone()?), w: s })
+    }
+
+    /// Connects within `t` and uses `t` as the read and write timeout.
+    pub fn connect_timeout(port: u16, t: Duration) -> std::io::Result<Conn> {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let s = TcpStream::connect_timeout(&addr, t)?;
+        s.set_read_timeout(Some(t))?;
+        s.set_write_timeout(Some(t))?;
         s.set_nodelay(true)?;
         Ok(Conn { r: BufReader::new(s.try_clone()?), w: s })
     }
