@@ -187,12 +187,12 @@ impl Cluster {
         let applier = inner.clone();
         std::thread::Builder::new()
             .name("rhea-apply".into())
-            .spawn(move || apply::run(applier, sm, apply_rx))
+            .spawn(move || fatal_on_panic("apply", || apply::run(applier, sm, apply_rx)))
             .map_err(|e| ClusterError::Config(format!("can't start the apply thread: {e}")))?;
         let raft = node::RaftLoop::new(inner.clone(), peers, apply_tx)?;
         std::thread::Builder::new()
             .name("rhea-raft".into())
-            .spawn(move || raft.run(from_all))
+            .spawn(move || fatal_on_panic("raft", || raft.run(from_all)))
             .map_err(|e| ClusterError::Config(format!("can't start the raft thread: {e}")))?;
         Ok(Cluster { inner })
     }
@@ -275,6 +275,21 @@ impl Cluster {
 
     pub fn shutdown(&self) {
         let _ = self.inner.to_raft.send(Cmd::Shutdown);
+    }
+}
+
+/// A node whose Raft or apply thread died must not go on serving clients
+/// from a state nobody updates any more: it stops, loudly, and its peers
+/// carry on without it.
+fn fatal_on_panic(thread: &str, f: impl FnOnce()) {
+    if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        tracing::error!(thread, panic = %what, "the {thread} thread panicked; stopping the node");
+        std::process::exit(70);
     }
 }
 
