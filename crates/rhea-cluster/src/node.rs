@@ -30,6 +30,21 @@ pub(crate) struct RaftLoop {
     read_seq: u64,
     leader: u64,
     role: StateRole,
+    rejoin: Rejoin,
+}
+
+/// A node that starts with an empty log may be one that lost its memory
+/// (a restart without persistence): it may have acknowledged entries and
+/// votes it no longer remembers. Until it has caught up with what a leader
+/// says is committed, it grants no vote to a candidate that has a log (only
+/// a first election, where every log is empty, needs its vote), so it can
+/// never help elect a leader that lacks entries it once acknowledged.
+#[derive(Debug)]
+struct Rejoin {
+    active: bool,
+    /// The highest commit index a leader's append named; None until one
+    /// arrives.
+    target: Option<u64>,
 }
 
 impl RaftLoop {
@@ -67,6 +82,7 @@ impl RaftLoop {
             read_seq: 0,
             leader: 0,
             role: StateRole::Follower,
+            rejoin: Rejoin { active: true, target: None },
         })
     }
 
@@ -114,13 +130,48 @@ impl RaftLoop {
                 }
             }
             Cmd::Read(tx) => self.read_batch.push(tx),
-            Cmd::Peer(msg) => {
+            Cmd::Peer(mut msg) => {
+                if !self.admit(&mut msg) {
+                    return true;
+                }
                 // A message for another term or a stale one is normal; only
                 // a broken invariant would be an error here.
                 let _ = self.node.step(msg);
             }
             Cmd::Unreachable(id) => self.node.report_unreachable(id),
             Cmd::Shutdown => return false,
+        }
+        true
+    }
+
+    /// Filters peer messages while the node rejoins (see `Rejoin`); false
+    /// drops the message.
+    fn admit(&mut self, msg: &mut Message) -> bool {
+        let last = self.node.raft.raft_log.last_index();
+        // A leader that remembers this node further ahead than it is (it
+        // restarted empty) names a commit index the log does not have;
+        // raft-rs treats that as a broken invariant. Committing less is
+        // always safe: the leader's next append finds the gap and backs off.
+        if msg.get_msg_type() == MessageType::MsgHeartbeat && msg.commit > last {
+            msg.commit = last;
+        }
+        if !self.rejoin.active {
+            return true;
+        }
+        match msg.get_msg_type() {
+            MessageType::MsgAppend | MessageType::MsgSnapshot => {
+                let t = self.rejoin.target.get_or_insert(0);
+                *t = (*t).max(msg.commit);
+            }
+            MessageType::MsgRequestVote | MessageType::MsgRequestPreVote if msg.index > 0 => {
+                tracing::debug!(candidate = msg.from, "rejoining: not voting until caught up");
+                return false;
+            }
+            _ => {}
+        }
+        if self.rejoin.target.is_some_and(|t| self.node.raft.raft_log.committed >= t) {
+            info!(committed = self.node.raft.raft_log.committed, "caught up with the leader; voting again");
+            self.rejoin.active = false;
         }
         true
     }
