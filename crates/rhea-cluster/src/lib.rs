@@ -103,6 +103,18 @@ pub enum ClusterError {
     Stopped,
     #[error("ERR bad cluster configuration: {0}")]
     Config(String),
+    /// Membership changes are proposed on the leader.
+    #[error("ERR not the leader; send this to the leader{}", .0.as_ref().map(|a| format!(" at {a}")).unwrap_or_default())]
+    NotLeader(Option<String>),
+    #[error("ERR {0}")]
+    Refused(String),
+}
+
+/// A change of the voting members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Membership {
+    Add { id: u64, raft_addr: String },
+    Remove { id: u64 },
 }
 
 /// One committed entry, as the state machine sees it.
@@ -126,9 +138,17 @@ pub trait StateMachine: Send + 'static {
 }
 
 pub(crate) enum Cmd {
-    Propose { req_id: u64, data: Vec<u8> },
+    Propose {
+        req_id: u64,
+        data: Vec<u8>,
+    },
     Read(oneshot::Sender<Result<u64, ClusterError>>),
     Peer(raft::prelude::Message),
+    /// Add (with its Raft address) or remove a voter.
+    Membership {
+        change: Membership,
+        tx: oneshot::Sender<Result<(), ClusterError>>,
+    },
     Unreachable(u64),
     Shutdown,
 }
@@ -189,7 +209,7 @@ impl Cluster {
             .name("rhea-apply".into())
             .spawn(move || fatal_on_panic("apply", || apply::run(applier, sm, apply_rx)))
             .map_err(|e| ClusterError::Config(format!("can't start the apply thread: {e}")))?;
-        let raft = node::RaftLoop::new(inner.clone(), peers, apply_tx)?;
+        let raft = node::RaftLoop::new(inner.clone(), peers, apply_tx, tokio::runtime::Handle::current())?;
         std::thread::Builder::new()
             .name("rhea-raft".into())
             .spawn(move || fatal_on_panic("raft", || raft.run(from_all)))
@@ -271,6 +291,18 @@ impl Cluster {
     /// The client address of the current leader, if known.
     pub fn leader_client_addr(&self) -> Option<String> {
         self.inner.status.leader_client_addr()
+    }
+
+    /// Proposes a membership change and waits until it is committed. Only
+    /// the leader takes one, and one at a time (raft-rs's rule).
+    pub async fn change_membership(&self, change: Membership) -> Result<(), ClusterError> {
+        let (tx, rx) = oneshot::channel();
+        self.inner.to_raft.send(Cmd::Membership { change, tx }).map_err(|_| ClusterError::Stopped)?;
+        match tokio::time::timeout(self.inner.cfg.propose_timeout, rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(ClusterError::Stopped),
+            Err(_) => Err(ClusterError::Unknown),
+        }
     }
 
     pub fn shutdown(&self) {

@@ -15,7 +15,7 @@ use tracing::{info, warn};
 
 use crate::status::Role;
 use crate::transport::Peers;
-use crate::{ClusterError, Cmd, Inner, ReadMode};
+use crate::{ClusterError, Cmd, Inner, Membership, ReadMode};
 
 type ReadWaiters = Vec<oneshot::Sender<Result<u64, ClusterError>>>;
 
@@ -31,6 +31,9 @@ pub(crate) struct RaftLoop {
     leader: u64,
     role: StateRole,
     rejoin: Rejoin,
+    rt: tokio::runtime::Handle,
+    /// The membership change in flight: its log index and who waits for it.
+    conf_waiter: Option<(u64, oneshot::Sender<Result<(), ClusterError>>)>,
 }
 
 /// A node that starts with an empty log may be one that lost its memory
@@ -48,7 +51,12 @@ struct Rejoin {
 }
 
 impl RaftLoop {
-    pub(crate) fn new(inner: Arc<Inner>, peers: Peers, apply_tx: Sender<Vec<Entry>>) -> Result<Self, ClusterError> {
+    pub(crate) fn new(
+        inner: Arc<Inner>,
+        peers: Peers,
+        apply_tx: Sender<Vec<Entry>>,
+        rt: tokio::runtime::Handle,
+    ) -> Result<Self, ClusterError> {
         let cfg = &inner.cfg;
         let config = raft::Config {
             id: cfg.node_id,
@@ -83,6 +91,8 @@ impl RaftLoop {
             leader: 0,
             role: StateRole::Follower,
             rejoin: Rejoin { active: true, target: None },
+            rt,
+            conf_waiter: None,
         })
     }
 
@@ -139,6 +149,7 @@ impl RaftLoop {
                 let _ = self.node.step(msg);
             }
             Cmd::Unreachable(id) => self.node.report_unreachable(id),
+            Cmd::Membership { change, tx } => self.propose_membership(change, tx),
             Cmd::Shutdown => return false,
         }
         true
@@ -253,16 +264,117 @@ impl RaftLoop {
         self.publish_status();
     }
 
+    fn propose_membership(&mut self, change: Membership, tx: oneshot::Sender<Result<(), ClusterError>>) {
+        if self.node.raft.state != StateRole::Leader {
+            let _ = tx.send(Err(ClusterError::NotLeader(self.inner.status.leader_client_addr())));
+            return;
+        }
+        if self.conf_waiter.is_some() || self.node.raft.has_pending_conf() {
+            let _ = tx.send(Err(ClusterError::Refused("a membership change is already in progress".into())));
+            return;
+        }
+        let voters: Vec<u64> = self.node.raft.prs().conf().voters().ids().iter().collect();
+        let mut cc = ConfChange::default();
+        match &change {
+            Membership::Add { id, raft_addr } => {
+                if *id == 0 {
+                    let _ = tx.send(Err(ClusterError::Refused("node ids start at 1".into())));
+                    return;
+                }
+                if voters.contains(id) {
+                    let _ = tx.send(Err(ClusterError::Refused(format!("node {id} is already a member"))));
+                    return;
+                }
+                cc.set_change_type(ConfChangeType::AddNode);
+                cc.node_id = *id;
+                cc.context = raft_addr.as_bytes().to_vec().into();
+            }
+            Membership::Remove { id } => {
+                if !voters.contains(id) {
+                    let _ = tx.send(Err(ClusterError::Refused(format!("node {id} is not a member"))));
+                    return;
+                }
+                if voters.len() == 1 {
+                    let _ = tx.send(Err(ClusterError::Refused("can't remove the last member".into())));
+                    return;
+                }
+                cc.set_change_type(ConfChangeType::RemoveNode);
+                cc.node_id = *id;
+            }
+        }
+        match self.node.propose_conf_change(vec![], cc) {
+            Ok(()) => {
+                let index = self.node.raft.raft_log.last_index();
+                info!(?change, index, "membership change proposed");
+                self.conf_waiter = Some((index, tx));
+            }
+            Err(e) => {
+                let _ = tx.send(Err(ClusterError::Refused(format!("membership change refused: {e}"))));
+            }
+        }
+    }
+
     fn handle_committed(&mut self, entries: Vec<Entry>) {
         if entries.is_empty() {
             return;
         }
         for e in &entries {
-            if e.get_entry_type() != EntryType::EntryNormal {
-                warn!(index = e.index, "configuration changes are not supported yet; entry ignored");
+            match e.get_entry_type() {
+                EntryType::EntryNormal => {}
+                EntryType::EntryConfChange => self.apply_membership(e),
+                EntryType::EntryConfChangeV2 => warn!(index = e.index, "joint-consensus changes are not used by Rhea"),
             }
         }
         let _ = self.apply_tx.send(entries);
+    }
+
+    /// A committed membership change: raft-rs's view, the stored conf
+    /// state, the peer links and the published status all follow it.
+    fn apply_membership(&mut self, e: &Entry) {
+        use protobuf::Message as _;
+        let cc = match ConfChange::parse_from_bytes(&e.data) {
+            Ok(cc) => cc,
+            Err(err) => {
+                warn!(index = e.index, error = %err, "unreadable membership change skipped");
+                return;
+            }
+        };
+        let cs = match self.node.apply_conf_change(&cc) {
+            Ok(cs) => cs,
+            Err(err) => {
+                warn!(index = e.index, error = %err, "membership change could not be applied");
+                return;
+            }
+        };
+        self.node.mut_store().wl().set_conf_state(cs);
+        let id = cc.node_id;
+        let me = self.inner.cfg.node_id;
+        match cc.get_change_type() {
+            ConfChangeType::AddNode | ConfChangeType::AddLearnerNode => {
+                let addr = String::from_utf8_lossy(&cc.context).into_owned();
+                info!(node = id, raft_addr = %addr, index = e.index, "node added to the cluster");
+                self.inner.status.add_peer(id, addr.clone());
+                if id != me && !self.peers.contains_key(&id) && !addr.is_empty() {
+                    let tx = crate::transport::add_peer(&self.rt, self.inner.clone(), id, addr);
+                    self.peers.insert(id, tx);
+                }
+            }
+            ConfChangeType::RemoveNode => {
+                info!(node = id, index = e.index, "node removed from the cluster");
+                self.inner.status.remove_peer(id);
+                self.peers.remove(&id);
+                if id == me {
+                    warn!("this node was removed from the cluster; it no longer takes part in elections");
+                }
+            }
+        }
+        if let Some((index, _)) = &self.conf_waiter {
+            if *index <= e.index {
+                if let Some((_, tx)) = self.conf_waiter.take() {
+                    let _ = tx.send(Ok(()));
+                }
+            }
+        }
     }
 
     fn role_changed(&mut self, leader: u64, role: StateRole) {
@@ -285,6 +397,9 @@ impl RaftLoop {
                 }
             }
             drop(pending);
+            if let Some((_, tx)) = self.conf_waiter.take() {
+                let _ = tx.send(Err(ClusterError::Unknown));
+            }
             for (_, waiters) in self.reads.drain() {
                 for tx in waiters {
                     let _ = tx.send(Err(ClusterError::NoLeader));

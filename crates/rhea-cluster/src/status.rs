@@ -122,6 +122,18 @@ impl Shared {
         }
     }
 
+    pub(crate) fn add_peer(&self, id: u64, raft_addr: String) {
+        self.peers.write().entry(id).or_insert_with(|| PeerStatus { id, raft_addr, ..Default::default() });
+    }
+
+    pub(crate) fn remove_peer(&self, id: u64) {
+        self.peers.write().remove(&id);
+    }
+
+    pub(crate) fn is_member(&self, id: u64) -> bool {
+        self.peers.read().contains_key(&id)
+    }
+
     pub(crate) fn set_client_addr(&self, id: u64, addr: String) {
         let mut peers = self.peers.write();
         if let Some(p) = peers.get_mut(&id) {

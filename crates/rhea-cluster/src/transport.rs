@@ -38,11 +38,21 @@ pub(crate) fn start(inner: Arc<Inner>, listener: TcpListener) -> Peers {
         if *id == inner.cfg.node_id {
             continue;
         }
-        let (tx, rx) = unbounded_channel();
-        peers.insert(*id, tx);
-        tokio::spawn(dial_loop(inner.clone(), *id, addr.clone(), rx));
+        peers.insert(*id, add_peer(&tokio::runtime::Handle::current(), inner.clone(), *id, addr.clone()));
     }
     peers
+}
+
+/// Starts dialing a peer; dropping the returned sender stops it.
+pub(crate) fn add_peer(
+    rt: &tokio::runtime::Handle,
+    inner: Arc<Inner>,
+    id: u64,
+    addr: String,
+) -> UnboundedSender<Message> {
+    let (tx, rx) = unbounded_channel();
+    rt.spawn(dial_loop(inner, id, addr, rx));
+    tx
 }
 
 fn mac(secret: &str, nonce: &[u8], from: u64) -> Vec<u8> {
@@ -112,7 +122,7 @@ async fn serve_peer(inner: Arc<Inner>, mut stream: TcpStream) -> Result<(), Peer
             m.verify_slice(&got).is_ok()
         })
         .unwrap_or(false);
-    let known = inner.cfg.peers.iter().any(|(id, _)| *id == from);
+    let known = inner.status.is_member(from);
     if !ok || !known {
         warn!(claimed_id = from, "refused a peer connection: failed authentication or unknown node id");
         return Err(PeerError::Auth);
@@ -166,7 +176,13 @@ async fn dial_loop(inner: Arc<Inner>, id: u64, addr: String, mut rx: UnboundedRe
             }
         }
         // What was queued for a dead link is stale by the time it is back.
-        while rx.try_recv().is_ok() {}
+        loop {
+            match rx.try_recv() {
+                Ok(_) => continue,
+                Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => return,
+                Err(tokio::sync::mpsc::error::TryRecvError::Empty) => break,
+            }
+        }
         let _ = inner.to_raft.send(Cmd::Unreachable(id));
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_millis(500));

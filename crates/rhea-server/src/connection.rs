@@ -150,6 +150,19 @@ impl Conn {
                     let Some((cmd, sub)) = check(&self.shared, &mut self.client, &self.argv, &mut self.out) else {
                         continue;
                     };
+                    if cmd.name == "rhea" {
+                        if let Some(change) = rhea_commands::families::cluster::parse_membership(&self.argv) {
+                            self.propose(cluster, Kind::Batch, &mut writes).await;
+                            match change {
+                                Ok(change) => match cluster.change_membership(change).await {
+                                    Ok(()) => self.out.ok(),
+                                    Err(e) => self.out.error(&e.to_string()),
+                                },
+                                Err(e) => self.out.error(&e.to_string()),
+                            }
+                            continue;
+                        }
+                    }
                     let route = replicated::route(cmd, sub, &self.argv, &self.client);
                     let spec = sub.unwrap_or(cmd);
                     if route == Route::Write && spec.has(flags::BLOCKING) {

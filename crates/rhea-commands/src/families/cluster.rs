@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 
 use bytes::Bytes;
-use rhea_cluster::{Role, Status};
+use rhea_cluster::{Membership, Role, Status};
 
 use crate::error::{CmdError, CmdResult};
 use crate::table::{flags::*, CommandSpec};
@@ -113,8 +113,42 @@ fn rhea(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             ctx.out.verbatim("txt", text.as_bytes());
             Ok(())
         }
-        _ => Err(CmdError::err("unknown RHEA subcommand; try RHEA CLUSTER STATUS")),
+        ["cluster", "add" | "remove", ..] => {
+            Err(CmdError::err("this node is not part of a cluster (start it with --node-id and --peers)"))
+        }
+        _ => Err(CmdError::err("unknown RHEA subcommand; try RHEA CLUSTER STATUS|ADD|REMOVE")),
     }
+}
+
+/// `RHEA CLUSTER ADD id raft-addr` / `RHEA CLUSTER REMOVE id`: the
+/// membership change asked for, if the request is one. The connection
+/// proposes it (it has to wait for the change to commit, which a handler
+/// holding the store lock must not).
+pub fn parse_membership(argv: &[Bytes]) -> Option<Result<Membership, CmdError>> {
+    let is = |i: usize, w: &str| argv.get(i).is_some_and(|a| a.eq_ignore_ascii_case(w.as_bytes()));
+    if !is(0, "rhea") || !is(1, "cluster") {
+        return None;
+    }
+    let id = || {
+        argv.get(3)
+            .and_then(|a| std::str::from_utf8(a).ok()?.parse::<u64>().ok())
+            .filter(|&n| n > 0)
+            .ok_or_else(|| CmdError::err("node id must be a positive integer"))
+    };
+    if is(2, "add") {
+        if argv.len() != 5 {
+            return Some(Err(CmdError::err("usage: RHEA CLUSTER ADD <node-id> <raft-host:port>")));
+        }
+        let addr = String::from_utf8_lossy(&argv[4]).into_owned();
+        return Some(id().map(|id| Membership::Add { id, raft_addr: addr }));
+    }
+    if is(2, "remove") {
+        if argv.len() != 4 {
+            return Some(Err(CmdError::err("usage: RHEA CLUSTER REMOVE <node-id>")));
+        }
+        return Some(id().map(|id| Membership::Remove { id }));
+    }
+    None
 }
 
 fn status_text(st: &Status) -> String {
