@@ -220,6 +220,47 @@ impl Cluster {
         }
     }
 
+    /// Starts one more node (id = its index + 1) that knows every current
+    /// node by its real Raft address (no proxy on its links) and lists
+    /// itself; it joins once `RHEA CLUSTER ADD` is run on the leader.
+    /// Returns its index.
+    pub fn start_joiner(&mut self) -> usize {
+        let i = self.nodes.len();
+        let raft_port = free_port();
+        let mut peers: Vec<String> = self.nodes.iter().map(|n| format!("{}@127.0.0.1:{}", n.id, n.raft_port)).collect();
+        peers.push(format!("{}@127.0.0.1:{raft_port}", i + 1));
+        let port = free_port();
+        let mut args: Vec<String> = vec!["--port".into(), port.to_string()];
+        args.extend([
+            "--node-id".into(),
+            (i + 1).to_string(),
+            "--raft-addr".into(),
+            format!("127.0.0.1:{raft_port}"),
+            "--peers".into(),
+            peers.join(","),
+        ]);
+        let node_dir = self.dir.join(format!("node{i}"));
+        std::fs::create_dir_all(&node_dir).expect("create a node dir");
+        self.nodes.push(Node {
+            id: i as u64 + 1,
+            port,
+            raft_port,
+            args,
+            child: None,
+            paused: false,
+            log: self.dir.join(format!("node{i}.log")),
+            dir: node_dir,
+        });
+        for row in &mut self.links {
+            row.push(None);
+        }
+        self.links.push((0..=i).map(|_| None).collect());
+        self.note(&format!("start joiner node {i}"));
+        self.spawn(i);
+        self.wait_ready(i, Duration::from_secs(20));
+        i
+    }
+
     fn spawn(&mut self, i: usize) {
         let node = &mut self.nodes[i];
         let log = OpenOptions::new().create(true).append(true).open(&node.log).expect("open a node log");
