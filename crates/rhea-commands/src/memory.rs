@@ -75,10 +75,12 @@ pub fn perform_evictions(shared: &Shared, me: &mut SelfOut, now_ms: i64) -> bool
         return true;
     }
     // In a cluster, a node deleting keys on its own would leave the
-    // replicas different; until the leader proposes evictions through the
-    // log, a cluster node over its limit refuses writes (noeviction).
+    // replicas different: the leader's cron proposes evictions through the
+    // log (`cluster_victims`). Meanwhile writes go on while memory is within
+    // 10% over the limit, as long as the policy may evict at all.
     if shared.cluster.get().is_some() {
-        return false;
+        let evicting = shared.store.lock().eviction().policy != rhea_store::evict::Policy::NoEviction;
+        return evicting && (used as u64) <= max.saturating_add(max / 10);
     }
     // A running script holds the store: like Redis inside a busy script,
     // skip eviction rather than wait (the command will get BUSY anyway).
@@ -102,6 +104,46 @@ fn evict_until(shared: &Shared, store: &mut Store, me: &mut SelfOut, max: u64, n
             if store.evict(db, &key) {
                 pubsub::notify_event(shared, flags, notify::EVICTED, "evicted", &key, db, Some(me), now_ms);
             }
+        }
+    }
+}
+
+/// The leader's eviction round in a cluster: enough victims (by the
+/// policy) to bring memory back under the limit, estimated from their
+/// sizes, at most `cap`. The log carries them to every node as deletes.
+pub fn cluster_victims(shared: &Shared, store: &mut Store, now_ms: i64, cap: usize) -> Vec<(usize, rhea_store::Sds)> {
+    let max = shared.maxmemory.load(Ordering::Relaxed);
+    let Some(used) = mem::used_memory() else { return Vec::new() };
+    let budget = heap_budget(shared, max);
+    if max == 0 || used as u64 <= budget {
+        return Vec::new();
+    }
+    let mut to_free = used as u64 - budget;
+    let cfg = *store.eviction();
+    let mut rng = fastrand::Rng::with_seed(fastrand::u64(..));
+    let mut victims: Vec<(usize, rhea_store::Sds)> = Vec::new();
+    while to_free > 0 && victims.len() < cap {
+        let picked = store.pick_victims(&cfg, now_ms, &mut rng, 16);
+        let fresh: Vec<_> = picked.into_iter().filter(|v| !victims.contains(v)).collect();
+        if fresh.is_empty() {
+            break;
+        }
+        for (db, key) in fresh {
+            let size = store.dbs.get(db).and_then(|d| d.memory_usage(&key)).unwrap_or(64) as u64;
+            to_free = to_free.saturating_sub(size);
+            victims.push((db, key));
+        }
+    }
+    victims
+}
+
+/// Applies an eviction decided by the leader: deletes what still exists
+/// and publishes `evicted`.
+pub fn apply_evictions(shared: &Shared, store: &mut Store, me: &mut SelfOut, victims: &[(usize, &[u8])], now_ms: i64) {
+    let flags = shared.config.read().notify_keyspace_events;
+    for (db, key) in victims {
+        if store.evict(*db, key) {
+            pubsub::notify_event(shared, flags, notify::EVICTED, "evicted", key, *db, Some(me), now_ms);
         }
     }
 }

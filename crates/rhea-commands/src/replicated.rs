@@ -35,6 +35,9 @@ pub enum Kind {
     /// expired by the entry's time (and only then: it may have been
     /// rewritten since the leader looked).
     Expire = 2,
+    /// The leader's eviction: each `[db, key]` is deleted (if it exists)
+    /// and counted and announced as evicted.
+    Evict = 3,
 }
 
 /// One log entry's content.
@@ -79,6 +82,7 @@ impl Request {
             0 => Kind::Batch,
             1 => Kind::Exec,
             2 => Kind::Expire,
+            3 => Kind::Evict,
             _ => return None,
         };
         let resp3 = r.u8()? != 0;
@@ -313,6 +317,18 @@ impl StateMachine for Applier {
                         db.expire_if_needed(key, now);
                     }
                 }
+            }
+            Kind::Evict => {
+                let victims: Vec<(usize, &[u8])> = req
+                    .cmds
+                    .iter()
+                    .filter_map(|pair| {
+                        let db = std::str::from_utf8(pair.first()?).ok()?.parse::<usize>().ok()?;
+                        Some((db, &pair.get(1)?[..]))
+                    })
+                    .collect();
+                let mut me = crate::pubsub::SelfOut { id: ctx.client.id, out: ctx.out };
+                crate::memory::apply_evictions(shared, ctx.store, &mut me, &victims, now);
             }
         }
         ctx.flush_expired();

@@ -27,7 +27,10 @@ pub async fn run(shared: Arc<Shared>) {
             // Only the leader decides that keys expired, and the log carries
             // the decision: followers hide expired keys but never remove them
             // on their own.
-            Some(cluster) if cluster.is_leader() => propose_expired(&shared, cluster).await,
+            Some(cluster) if cluster.is_leader() => {
+                propose_expired(&shared, cluster).await;
+                propose_evictions(&shared, cluster).await;
+            }
             Some(_) => {}
             None => active_expire(&shared, tick * CYCLE_BUDGET_PERCENT / 100),
         }
@@ -84,6 +87,30 @@ async fn propose_expired(shared: &Shared, cluster: &rhea_cluster::Cluster) {
     let req = Request { kind: Kind::Expire, resp3: false, db: 0, now_ms: now, seed: 0, cmds };
     if let Err(e) = cluster.propose(req.encode()).await {
         tracing::debug!(error = %e, "proposing expired keys failed; the next tick retries");
+    }
+}
+
+/// The leader's eviction: victims for what memory is over the limit,
+/// proposed as one entry that every node applies.
+async fn propose_evictions(shared: &Shared, cluster: &rhea_cluster::Cluster) {
+    if shared.maxmemory.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        return;
+    }
+    let now = now_ms();
+    let victims = {
+        let Some(mut store) = shared.store.try_lock_for(Duration::from_millis(20)) else { return };
+        rhea_commands::memory::cluster_victims(shared, &mut store, now, 10_000)
+    };
+    if victims.is_empty() {
+        return;
+    }
+    let cmds = victims
+        .into_iter()
+        .map(|(db, k)| vec![bytes::Bytes::from(db.to_string()), bytes::Bytes::copy_from_slice(k.as_bytes())])
+        .collect();
+    let req = Request { kind: Kind::Evict, resp3: false, db: 0, now_ms: now, seed: 0, cmds };
+    if let Err(e) = cluster.propose(req.encode()).await {
+        tracing::debug!(error = %e, "proposing evictions failed; the next tick retries");
     }
 }
 
