@@ -3,6 +3,8 @@
 //!
 //! `cargo run --release -p rhea-cluster --example log_fsync -- [dir] [readies] [entries-per-ready] [payload-bytes]`
 
+#![allow(clippy::field_reassign_with_default)]
+
 use std::io::Write;
 use std::time::Instant;
 
