@@ -52,6 +52,8 @@ pub enum LogError {
     Sled(#[from] sled::Error),
     #[error("raft log i/o: {0}")]
     Io(#[from] io::Error),
+    #[error("raft log in {0:?} is in use by another process")]
+    Locked(PathBuf),
     #[error("raft log is corrupt: {0}")]
     Corrupt(String),
     #[error("append at index {index} would overwrite compacted entries (first index {first})")]
@@ -160,13 +162,27 @@ impl DiskStorage {
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, LogError> {
         let dir = dir.as_ref().to_path_buf();
         fs::create_dir_all(&dir)?;
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir.join("log"))
             .mode(sled::Mode::HighThroughput)
             .cache_capacity(64 << 20)
             // Durability comes from `persist`; no background flusher.
-            .flush_every_ms(None)
-            .open()?;
+            .flush_every_ms(None);
+        // sled holds an exclusive lock on its files; a log just closed in
+        // this process releases it when sled's threads have finished, a
+        // moment later. Another process holding it is an error after 5 s.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let db = loop {
+            match config.open() {
+                Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                    if std::time::Instant::now() >= deadline {
+                        return Err(LogError::Locked(dir.clone()));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                r => break r?,
+            }
+        };
         let hard: HardState = decode(db.get(KEY_HARD)?, "hard state")?;
         let conf: ConfState = decode(db.get(KEY_CONF)?, "conf state")?;
         let snap: SnapshotMetadata = decode(db.get(KEY_SNAP)?, "snapshot metadata")?;
@@ -860,6 +876,8 @@ mod tests {
         };
         let s = DiskStorage::open(dir.path()).unwrap();
         assert!(!s.is_fresh());
+        // A second open of a log in use waits for it, then says so.
+        assert!(matches!(DiskStorage::open(dir.path()), Err(LogError::Locked(_))));
         assert!(!s.initialize_with_conf_state(ConfState::from((vec![7], vec![]))).unwrap());
         assert_eq!(s.first_index(), Ok(90));
         assert_eq!(s.last_index(), Ok(180));
