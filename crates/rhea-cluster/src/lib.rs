@@ -16,6 +16,7 @@
 mod apply;
 mod node;
 mod status;
+pub mod storage;
 mod transport;
 
 use std::collections::HashMap;
@@ -28,6 +29,7 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 pub use status::{PeerStatus, Role, Status};
+pub use storage::{DiskStorage, LogError, SnapshotFileReader, SnapshotFileWriter};
 
 /// How reads on the leader are made linearizable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

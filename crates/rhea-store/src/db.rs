@@ -27,6 +27,18 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// An entry with every field given (snapshot restore).
+    pub(crate) fn from_parts(
+        value: Value,
+        expire_at: i64,
+        lru: u32,
+        raw: bool,
+        no_int_encoding: bool,
+        unshared: bool,
+    ) -> Self {
+        Entry { value, expire_at, lru, raw, no_int_encoding, unshared }
+    }
+
     pub fn expire_at(&self) -> Option<i64> {
         (self.expire_at != 0).then_some(self.expire_at)
     }

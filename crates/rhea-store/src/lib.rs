@@ -12,6 +12,7 @@ pub mod list;
 pub mod mem;
 mod sds;
 pub mod set;
+pub mod snapshot;
 mod value;
 pub mod zset;
 

@@ -121,6 +121,16 @@ impl ZSet {
         self.listpack
     }
 
+    /// The state of the node-level generator (snapshots carry it so that a
+    /// restored set keeps drawing the same levels as the original).
+    pub(crate) fn level_seed(&self) -> u64 {
+        self.seed
+    }
+
+    pub(crate) fn set_level_seed(&mut self, seed: u64) {
+        self.seed = seed;
+    }
+
     /// Switches the reported encoding. A listpack stores scores as text
     /// where -0 is written "0", so converting to one loses the sign of zero.
     pub fn set_listpack(&mut self, listpack: bool) {
