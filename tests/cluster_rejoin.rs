@@ -7,11 +7,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cluster::{CallResult, Cluster, ClusterClient};
+use common::cluster::{CallResult, Cluster, ClusterClient, Options};
 
 #[test]
 fn a_restarted_empty_node_does_not_elect_a_stale_leader() {
-    let mut c = Cluster::start(3);
+    let opts = Options { extra_args: vec!["--raft-persist".into(), "no".into()], ..Options::default() };
+    let mut c = Cluster::start_with(3, &opts);
     let a = c.leader(Duration::from_secs(15)).expect("no leader at startup");
     let (b, stale) = ((a + 1) % 3, (a + 2) % 3);
     // `stale` misses everything from here on; a and b commit it.

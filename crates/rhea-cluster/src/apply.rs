@@ -10,9 +10,10 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use raft::prelude::{Entry, EntryType};
 use tokio::sync::oneshot;
-use tracing::warn;
+use tracing::{info, warn};
 
-use crate::{Applied, Inner, StateMachine};
+use crate::storage::SnapshotFileReader;
+use crate::{Applied, ClusterError, Cmd, Inner, StateMachine};
 
 /// The last index the state machine has applied, and who waits for more.
 #[derive(Default)]
@@ -47,7 +48,7 @@ impl AppliedIndex {
         }
     }
 
-    fn set(&self, index: u64) {
+    pub(crate) fn set(&self, index: u64) {
         self.index.store(index, Ordering::Release);
         let mut w = self.waiters.lock();
         if w.is_empty() {
@@ -62,15 +63,70 @@ impl AppliedIndex {
     }
 }
 
-pub(crate) fn run(inner: Arc<Inner>, mut sm: Box<dyn StateMachine>, rx: Receiver<Vec<Entry>>) {
+/// What the Raft thread hands the apply thread, in log order.
+pub(crate) enum ApplyMsg {
+    Entries(Vec<Entry>),
+    /// A snapshot received from the leader (its file is in the data
+    /// directory): it replaces the whole state.
+    Restore {
+        term: u64,
+        index: u64,
+    },
+}
+
+/// Rebuilds the state machine from the node's own last snapshot, if it has
+/// one; returns (term, index) of that snapshot, or (0, 0).
+pub(crate) fn restore_local(inner: &Inner, sm: &mut dyn StateMachine) -> Result<(u64, u64), ClusterError> {
+    let opened = inner.storage.open_snapshot().map_err(|e| ClusterError::Config(format!("snapshot: {e}")))?;
+    let Some((meta, reader)) = opened else { return Ok((0, 0)) };
+    restore_from(sm, reader).map_err(|e| ClusterError::Config(format!("restoring snapshot {}: {e}", meta.index)))?;
+    inner.applied.set(meta.index);
+    info!(index = meta.index, term = meta.term, "state restored from the local snapshot");
+    Ok((meta.term, meta.index))
+}
+
+fn restore_from(sm: &mut dyn StateMachine, mut reader: SnapshotFileReader) -> Result<(), String> {
+    let mut source = || reader.next_chunk(1 << 20).map_err(|e| e.to_string());
+    sm.restore(&mut source)
+}
+
+pub(crate) fn run(inner: Arc<Inner>, mut sm: Box<dyn StateMachine>, rx: Receiver<ApplyMsg>, restored: (u64, u64)) {
     let me = inner.cfg.node_id;
-    let mut term = 0;
-    while let Ok(entries) = rx.recv() {
+    let (mut term, mut last_index) = restored;
+    let mut since_snapshot: u64 = 0;
+    while let Ok(msg) = rx.recv() {
+        let entries = match msg {
+            ApplyMsg::Entries(e) => e,
+            ApplyMsg::Restore { term: t, index } => {
+                let path = inner.storage.snapshot_path(t, index);
+                let result = SnapshotFileReader::open(&path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| restore_from(sm.as_mut(), r));
+                match result {
+                    Ok(()) => {
+                        info!(index, term = t, "state replaced by the leader's snapshot");
+                        term = t;
+                        last_index = index;
+                        since_snapshot = 0;
+                        inner.applied.set(index);
+                    }
+                    // The state is gone and nothing consistent replaces it:
+                    // this node must not serve or vote on it.
+                    Err(e) => panic!("installing the snapshot at {index} failed: {e}"),
+                }
+                continue;
+            }
+        };
         for e in entries {
+            if e.index <= last_index {
+                // Covered by a snapshot already installed.
+                continue;
+            }
             if e.term > term {
                 term = e.term;
                 sm.term_changed(term);
             }
+            since_snapshot += e.data.len() as u64 + 16;
             if e.get_entry_type() == EntryType::EntryNormal && e.data.len() >= 16 {
                 let origin = u64::from_le_bytes(e.data[0..8].try_into().unwrap_or_default());
                 let req_id = u64::from_le_bytes(e.data[8..16].try_into().unwrap_or_default());
@@ -84,7 +140,28 @@ pub(crate) fn run(inner: Arc<Inner>, mut sm: Box<dyn StateMachine>, rx: Receiver
             } else if e.get_entry_type() == EntryType::EntryNormal && !e.data.is_empty() {
                 warn!(index = e.index, len = e.data.len(), "skipping a log entry too short to be Rhea's");
             }
+            last_index = e.index;
             inner.applied.set(e.index);
         }
+        if since_snapshot >= inner.cfg.snapshot_bytes {
+            match take_snapshot(&inner, sm.as_mut(), term, last_index) {
+                Ok(bytes) => {
+                    info!(index = last_index, bytes, "snapshot taken");
+                    let _ = inner.to_raft.send(Cmd::SnapshotTaken { term, index: last_index });
+                }
+                Err(e) => warn!(index = last_index, error = %e, "taking a snapshot failed; the log keeps growing"),
+            }
+            since_snapshot = 0;
+        }
     }
+}
+
+/// Writes the state at `index` to a snapshot file, chunk by chunk.
+fn take_snapshot(inner: &Inner, sm: &mut dyn StateMachine, term: u64, index: u64) -> Result<u64, String> {
+    let mut w = inner.storage.snapshot_writer(term, index).map_err(|e| e.to_string())?;
+    let mut sink = |chunk: &[u8]| w.write_chunk(chunk).map_err(|e| e.to_string());
+    sm.snapshot(&mut sink)?;
+    let len = w.len();
+    w.finish().map_err(|e| e.to_string())?;
+    Ok(len)
 }

@@ -68,6 +68,15 @@ pub struct ClusterConfig {
     /// How long a proposal may wait to be applied before its client is told
     /// the outcome is unknown.
     pub propose_timeout: Duration,
+    /// Where the Raft log and snapshots live.
+    pub data_dir: std::path::PathBuf,
+    /// Keep the log across restarts (fsync once per Ready). Without it the
+    /// directory is wiped at start: the node rejoins empty and catches up
+    /// from its peers (see `node::Rejoin`).
+    pub persist: bool,
+    /// Take a snapshot and compact the log once this many bytes of entries
+    /// were applied since the last one.
+    pub snapshot_bytes: u64,
 }
 
 impl ClusterConfig {
@@ -87,6 +96,9 @@ impl ClusterConfig {
             heartbeat_ticks: 1,
             read_mode: ReadMode::Linearizable,
             propose_timeout: Duration::from_secs(5),
+            data_dir: std::path::PathBuf::from(format!("rhea-raft-{node_id}")),
+            persist: true,
+            snapshot_bytes: 64 << 20,
         }
     }
 }
@@ -137,6 +149,13 @@ pub trait StateMachine: Send + 'static {
     /// Raft's term moved on (a new leader was elected). Called before the
     /// first entry of the new term is applied.
     fn term_changed(&mut self, _term: u64) {}
+    /// Writes the whole state, in chunks, to `sink`: called on the apply
+    /// thread between entries, so the state is the one at the last applied
+    /// index.
+    fn snapshot(&mut self, sink: &mut dyn FnMut(&[u8]) -> Result<(), String>) -> Result<(), String>;
+    /// Replaces the whole state with the one `source` yields chunk by chunk
+    /// (None at the end).
+    fn restore(&mut self, source: &mut dyn FnMut() -> Result<Option<Vec<u8>>, String>) -> Result<(), String>;
 }
 
 pub(crate) enum Cmd {
@@ -152,6 +171,16 @@ pub(crate) enum Cmd {
         tx: oneshot::Sender<Result<(), ClusterError>>,
     },
     Unreachable(u64),
+    /// The apply thread finished a snapshot file at (term, index).
+    SnapshotTaken {
+        term: u64,
+        index: u64,
+    },
+    /// A snapshot sent to a peer arrived (true) or failed (false).
+    SnapshotSent {
+        to: u64,
+        ok: bool,
+    },
     Shutdown,
 }
 
@@ -171,6 +200,7 @@ pub(crate) struct Inner {
     pub(crate) pending: Mutex<HashMap<u64, Pending>>,
     pub(crate) status: status::Shared,
     pub(crate) applied: apply::AppliedIndex,
+    pub(crate) storage: DiskStorage,
 }
 
 /// A handle on the running node; cheap to clone.
@@ -192,8 +222,15 @@ impl Cluster {
         let listener = tokio::net::TcpListener::bind(&cfg.raft_addr)
             .await
             .map_err(|e| ClusterError::Config(format!("can't listen on {}: {e}", cfg.raft_addr)))?;
+        if !cfg.persist {
+            // Memory only: whatever a previous run left is not this run's.
+            let _ = std::fs::remove_dir_all(&cfg.data_dir);
+        }
+        let storage = DiskStorage::open(&cfg.data_dir)
+            .map_err(|e| ClusterError::Config(format!("raft log in {}: {e}", cfg.data_dir.display())))?;
         let (to_raft, from_all) = std::sync::mpsc::channel();
         let inner = Arc::new(Inner {
+            storage,
             status: status::Shared::new(cfg.node_id, &cfg.peers),
             cfg,
             to_raft,
@@ -207,11 +244,15 @@ impl Cluster {
         let peers = transport::start(inner.clone(), listener);
         let (apply_tx, apply_rx) = std::sync::mpsc::channel();
         let applier = inner.clone();
+        let mut sm = sm;
+        // A restarted node rebuilds its state from its last snapshot; the
+        // log after it is replayed by Raft as committed entries.
+        let restored = apply::restore_local(&inner, sm.as_mut())?;
         std::thread::Builder::new()
             .name("rhea-apply".into())
-            .spawn(move || fatal_on_panic("apply", || apply::run(applier, sm, apply_rx)))
+            .spawn(move || fatal_on_panic("apply", || apply::run(applier, sm, apply_rx, restored)))
             .map_err(|e| ClusterError::Config(format!("can't start the apply thread: {e}")))?;
-        let raft = node::RaftLoop::new(inner.clone(), peers, apply_tx, tokio::runtime::Handle::current())?;
+        let raft = node::RaftLoop::new(inner.clone(), peers, apply_tx, tokio::runtime::Handle::current(), restored)?;
         std::thread::Builder::new()
             .name("rhea-raft".into())
             .spawn(move || fatal_on_panic("raft", || raft.run(from_all)))

@@ -8,13 +8,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use raft::prelude::*;
-use raft::storage::MemStorage;
-use raft::{RawNode, ReadOnlyOption, StateRole};
+use raft::{RawNode, ReadOnlyOption, SnapshotStatus, StateRole};
 use tokio::sync::oneshot;
 use tracing::{info, warn};
 
+use crate::apply::ApplyMsg;
 use crate::status::Role;
-use crate::transport::Peers;
+use crate::storage::DiskStorage;
+use crate::transport::{Outgoing, Peers};
 use crate::{ClusterError, Cmd, Inner, Membership, ReadMode};
 
 type ReadWaiters = Vec<oneshot::Sender<Result<u64, ClusterError>>>;
@@ -22,8 +23,12 @@ type ReadWaiters = Vec<oneshot::Sender<Result<u64, ClusterError>>>;
 pub(crate) struct RaftLoop {
     inner: Arc<Inner>,
     peers: Peers,
-    apply_tx: Sender<Vec<Entry>>,
-    node: RawNode<MemStorage>,
+    apply_tx: Sender<ApplyMsg>,
+    node: RawNode<DiskStorage>,
+    storage: DiskStorage,
+    /// Configurations in force from each index on (the newest last): a
+    /// snapshot at index i records the one in force at i.
+    conf_history: Vec<(u64, ConfState)>,
     /// Reads that arrived since the last Ready: one ReadIndex serves them all.
     read_batch: ReadWaiters,
     reads: HashMap<Vec<u8>, ReadWaiters>,
@@ -54,8 +59,9 @@ impl RaftLoop {
     pub(crate) fn new(
         inner: Arc<Inner>,
         peers: Peers,
-        apply_tx: Sender<Vec<Entry>>,
+        apply_tx: Sender<ApplyMsg>,
         rt: tokio::runtime::Handle,
+        restored: (u64, u64),
     ) -> Result<Self, ClusterError> {
         let cfg = &inner.cfg;
         let config = raft::Config {
@@ -69,6 +75,7 @@ impl RaftLoop {
             // reads), and a rejoining node cannot disrupt a healthy leader.
             check_quorum: true,
             pre_vote: true,
+            applied: restored.1,
             read_only_option: match cfg.read_mode {
                 ReadMode::Lease => ReadOnlyOption::LeaseBased,
                 _ => ReadOnlyOption::Safe,
@@ -77,20 +84,36 @@ impl RaftLoop {
         };
         config.validate().map_err(|e| ClusterError::Config(e.to_string()))?;
         let voters: Vec<u64> = cfg.peers.iter().map(|(id, _)| *id).collect();
-        let storage = MemStorage::new_with_conf_state(ConfState::from((voters, vec![])));
+        let storage = inner.storage.clone();
+        let fresh = storage.is_fresh();
+        storage
+            .initialize_with_conf_state(ConfState::from((voters, vec![])))
+            .map_err(|e| ClusterError::Config(e.to_string()))?;
+        if !fresh {
+            info!(
+                term = storage.hard_state().term,
+                commit = storage.hard_state().commit,
+                "raft log reopened: this node remembers its term, vote and entries"
+            );
+        }
+        let conf_history = vec![(restored.1, storage.conf_state())];
         let logger = slog::Logger::root(TracingDrain, slog::o!());
-        let node = RawNode::new(&config, storage, &logger).map_err(|e| ClusterError::Config(e.to_string()))?;
+        let node = RawNode::new(&config, storage.clone(), &logger).map_err(|e| ClusterError::Config(e.to_string()))?;
         Ok(RaftLoop {
             inner,
             peers,
             apply_tx,
             node,
+            storage,
+            conf_history,
             read_batch: Vec::new(),
             reads: HashMap::new(),
             read_seq: 0,
             leader: 0,
             role: StateRole::Follower,
-            rejoin: Rejoin { active: true, target: None },
+            // Only a node that starts with nothing may have forgotten
+            // something; one that reopened its log remembers its votes.
+            rejoin: Rejoin { active: fresh, target: None },
             rt,
             conf_waiter: None,
         })
@@ -150,6 +173,11 @@ impl RaftLoop {
             }
             Cmd::Unreachable(id) => self.node.report_unreachable(id),
             Cmd::Membership { change, tx } => self.propose_membership(change, tx),
+            Cmd::SnapshotTaken { term, index } => self.snapshot_taken(term, index),
+            Cmd::SnapshotSent { to, ok } => {
+                let status = if ok { SnapshotStatus::Finish } else { SnapshotStatus::Failure };
+                self.node.report_snapshot(to, status);
+            }
             Cmd::Shutdown => return false,
         }
         true
@@ -207,9 +235,49 @@ impl RaftLoop {
     fn send(&mut self, msgs: Vec<Message>) {
         for m in msgs {
             if let Some(tx) = self.peers.get(&m.to) {
-                let _ = tx.send(m);
+                let out = if m.get_msg_type() == MessageType::MsgSnapshot {
+                    let meta = m.get_snapshot().get_metadata();
+                    let path = self.storage.snapshot_path(meta.term, meta.index);
+                    info!(to = m.to, index = meta.index, "sending a snapshot");
+                    Outgoing::Snapshot(m, path)
+                } else {
+                    Outgoing::Msg(m)
+                };
+                let _ = tx.send(out);
             }
         }
+    }
+
+    /// The apply thread wrote a snapshot at `index`: record it and drop the
+    /// log before it, except a tail that lets a briefly lagging follower
+    /// catch up from entries rather than a whole snapshot.
+    fn snapshot_taken(&mut self, term: u64, index: u64) {
+        let conf = self
+            .conf_history
+            .iter()
+            .rev()
+            .find(|(i, _)| *i <= index)
+            .map(|(_, c)| c.clone())
+            .unwrap_or_else(|| self.storage.conf_state());
+        let mut meta = SnapshotMetadata::default();
+        meta.index = index;
+        meta.term = term;
+        meta.set_conf_state(conf);
+        if let Err(e) = self.storage.record_snapshot(meta) {
+            warn!(index, error = %e, "recording the snapshot failed");
+            return;
+        }
+        const LOG_TAIL: u64 = 10_000;
+        let first = self.node.raft.raft_log.first_index();
+        let to = index.saturating_sub(LOG_TAIL);
+        if to > first {
+            if let Err(e) = self.storage.compact(to) {
+                warn!(index = to, error = %e, "compacting the log failed");
+            }
+        }
+        // Configurations older than the snapshot are no longer needed.
+        let keep = self.conf_history.iter().rposition(|(i, _)| *i <= index).unwrap_or(0);
+        self.conf_history.drain(..keep);
     }
 
     fn on_ready(&mut self) {
@@ -226,20 +294,35 @@ impl RaftLoop {
             self.send(msgs);
         }
         if !ready.snapshot().is_empty() {
-            let snap = ready.snapshot().clone();
-            if let Err(e) = self.node.mut_store().wl().apply_snapshot(snap) {
-                warn!(error = %e, "applying a snapshot to the log failed");
+            let meta = ready.snapshot().get_metadata().clone();
+            // The file arrived before the message (see transport); the log
+            // now starts after it, and the apply thread rebuilds the state.
+            if let Err(e) = self.storage.apply_snapshot(meta.clone()) {
+                panic!("installing the snapshot at {} in the log failed: {e}", meta.index);
             }
+            info!(index = meta.index, term = meta.term, "snapshot installed");
+            self.conf_history = vec![(meta.index, meta.get_conf_state().clone())];
+            self.peers_follow_conf(meta.get_conf_state());
+            let _ = self.apply_tx.send(ApplyMsg::Restore { term: meta.term, index: meta.index });
         }
         let committed = ready.take_committed_entries();
         self.handle_committed(committed);
         if !ready.entries().is_empty() {
-            if let Err(e) = self.node.mut_store().wl().append(ready.entries()) {
-                warn!(error = %e, "appending to the log failed");
+            if let Err(e) = self.storage.append(ready.entries()) {
+                // Acknowledging entries that are not stored would break
+                // Raft's promise; stopping is the safe answer.
+                panic!("appending to the raft log failed: {e}");
             }
         }
         if let Some(hs) = ready.hs() {
-            self.node.mut_store().wl().set_hardstate(hs.clone());
+            if let Err(e) = self.storage.set_hardstate(hs.clone()) {
+                panic!("storing the raft hard state failed: {e}");
+            }
+        }
+        if self.inner.cfg.persist {
+            if let Err(e) = self.storage.persist() {
+                panic!("syncing the raft log failed: {e}");
+            }
         }
         if !ready.persisted_messages().is_empty() {
             let msgs = ready.take_persisted_messages();
@@ -254,7 +337,9 @@ impl RaftLoop {
         }
         let mut light = self.node.advance(ready);
         if let Some(commit) = light.commit_index() {
-            self.node.mut_store().wl().mut_hard_state().set_commit(commit);
+            if let Err(e) = self.storage.set_commit(commit) {
+                panic!("storing the commit index failed: {e}");
+            }
         }
         let msgs = light.take_messages();
         self.send(msgs);
@@ -325,7 +410,7 @@ impl RaftLoop {
                 EntryType::EntryConfChangeV2 => warn!(index = e.index, "joint-consensus changes are not used by Rhea"),
             }
         }
-        let _ = self.apply_tx.send(entries);
+        let _ = self.apply_tx.send(ApplyMsg::Entries(entries));
     }
 
     /// A committed membership change: raft-rs's view, the stored conf
@@ -346,7 +431,10 @@ impl RaftLoop {
                 return;
             }
         };
-        self.node.mut_store().wl().set_conf_state(cs);
+        if let Err(err) = self.storage.set_conf_state(cs.clone()) {
+            panic!("storing the configuration failed: {err}");
+        }
+        self.conf_history.push((e.index, cs));
         let id = cc.node_id;
         let me = self.inner.cfg.node_id;
         match cc.get_change_type() {
@@ -426,6 +514,25 @@ impl RaftLoop {
         if raft.state == StateRole::Leader {
             let matched: Vec<(u64, u64)> = raft.prs().iter().map(|(id, p)| (*id, p.matched)).collect();
             self.inner.status.set_matched(&matched);
+        }
+    }
+}
+
+impl RaftLoop {
+    /// After a snapshot: the members are the snapshot's voters (addresses
+    /// from what this node already knows).
+    fn peers_follow_conf(&mut self, cs: &ConfState) {
+        let me = self.inner.cfg.node_id;
+        let voters: Vec<u64> = cs.voters.iter().chain(cs.learners.iter()).copied().collect();
+        let gone: Vec<u64> = self.peers.keys().filter(|id| !voters.contains(id)).copied().collect();
+        for id in gone {
+            self.peers.remove(&id);
+            self.inner.status.remove_peer(id);
+        }
+        for id in voters {
+            if id != me && !self.peers.contains_key(&id) {
+                warn!(node = id, "a member from the snapshot has no known address; add it to --peers");
+            }
         }
     }
 }

@@ -29,7 +29,21 @@ const MAX_FRAME: usize = 256 * 1024 * 1024;
 /// Bytes written per syscall at most when many messages are queued.
 const BATCH_BYTES: usize = 1024 * 1024;
 
-pub(crate) type Peers = HashMap<u64, UnboundedSender<Message>>;
+pub(crate) type Peers = HashMap<u64, UnboundedSender<Outgoing>>;
+
+/// What goes to a peer: a message, or a snapshot message preceded by its
+/// data file, streamed in chunks (a snapshot never sits whole in memory).
+pub(crate) enum Outgoing {
+    Msg(Message),
+    Snapshot(Message, std::path::PathBuf),
+}
+
+/// Frame kinds, after the length.
+const FRAME_MSG: u8 = 0;
+/// term u64, index u64: a snapshot's data follows.
+const FRAME_SNAP_BEGIN: u8 = 1;
+const FRAME_SNAP_CHUNK: u8 = 2;
+const SNAP_CHUNK: usize = 1 << 20;
 
 pub(crate) fn start(inner: Arc<Inner>, listener: TcpListener) -> Peers {
     tokio::spawn(accept_loop(inner.clone(), listener));
@@ -49,7 +63,7 @@ pub(crate) fn add_peer(
     inner: Arc<Inner>,
     id: u64,
     addr: String,
-) -> UnboundedSender<Message> {
+) -> UnboundedSender<Outgoing> {
     let (tx, rx) = unbounded_channel();
     rt.spawn(dial_loop(inner, id, addr, rx));
     tx
@@ -133,16 +147,52 @@ async fn serve_peer(inner: Arc<Inner>, mut stream: TcpStream) -> Result<(), Peer
         }
     }
     let mut buf = Vec::new();
+    // The snapshot being received: (term, index, file).
+    let mut incoming: Option<(u64, u64, crate::storage::SnapshotFileWriter)> = None;
     loop {
         let len = reader.read_u32_le().await? as usize;
-        if len > MAX_FRAME {
+        if len == 0 || len > MAX_FRAME {
             return Err(PeerError::Frame(format!("{len} bytes")));
         }
-        buf.resize(len, 0);
+        let kind = reader.read_u8().await?;
+        buf.resize(len - 1, 0);
         reader.read_exact(&mut buf).await?;
+        match kind {
+            FRAME_SNAP_BEGIN if buf.len() == 16 => {
+                let term = u64::from_le_bytes(buf[..8].try_into().unwrap_or_default());
+                let index = u64::from_le_bytes(buf[8..].try_into().unwrap_or_default());
+                let w = inner.storage.snapshot_writer(term, index).map_err(|e| PeerError::Frame(e.to_string()))?;
+                info!(from, index, "receiving a snapshot");
+                incoming = Some((term, index, w));
+                continue;
+            }
+            FRAME_SNAP_CHUNK => {
+                let Some((_, _, w)) = incoming.as_mut() else {
+                    return Err(PeerError::Frame("snapshot data without a snapshot".into()));
+                };
+                w.write_chunk(&buf).map_err(|e| PeerError::Frame(e.to_string()))?;
+                continue;
+            }
+            FRAME_MSG => {}
+            k => return Err(PeerError::Frame(format!("unknown frame kind {k}"))),
+        }
         let msg = Message::parse_from_bytes(&buf).map_err(|e| PeerError::Frame(e.to_string()))?;
         if msg.from != from {
             return Err(PeerError::Frame(format!("message from {} on node {from}'s connection", msg.from)));
+        }
+        if msg.get_msg_type() == raft::prelude::MessageType::MsgSnapshot {
+            let meta = msg.get_snapshot().get_metadata();
+            match incoming.take() {
+                Some((term, index, w)) if term == meta.term && index == meta.index => {
+                    w.finish().map_err(|e| PeerError::Frame(e.to_string()))?;
+                }
+                // Without its data the message is useless: the leader
+                // resends after a failure report or a timeout.
+                _ => {
+                    warn!(from, index = meta.index, "snapshot message without its data; dropped");
+                    continue;
+                }
+            }
         }
         if inner.to_raft.send(Cmd::Peer(msg)).is_err() {
             return Ok(());
@@ -150,7 +200,7 @@ async fn serve_peer(inner: Arc<Inner>, mut stream: TcpStream) -> Result<(), Peer
     }
 }
 
-async fn dial_loop(inner: Arc<Inner>, id: u64, addr: String, mut rx: UnboundedReceiver<Message>) {
+async fn dial_loop(inner: Arc<Inner>, id: u64, addr: String, mut rx: UnboundedReceiver<Outgoing>) {
     let mut backoff = Duration::from_millis(20);
     let mut was_up = false;
     loop {
@@ -161,7 +211,7 @@ async fn dial_loop(inner: Arc<Inner>, id: u64, addr: String, mut rx: UnboundedRe
                 }
                 was_up = true;
                 backoff = Duration::from_millis(20);
-                if let Err(e) = send_loop(stream, &mut rx).await {
+                if let Err(e) = send_loop(&inner, id, stream, &mut rx).await {
                     debug!(peer = id, error = %e, "peer link broke");
                 }
                 if rx.is_closed() {
@@ -212,8 +262,14 @@ async fn connect(inner: &Inner, addr: &str) -> Result<TcpStream, PeerError> {
     Ok(stream)
 }
 
-/// Writes queued messages, as many per write as are waiting.
-async fn send_loop(mut stream: TcpStream, rx: &mut UnboundedReceiver<Message>) -> Result<(), PeerError> {
+/// Writes queued messages, as many per write as are waiting; a snapshot's
+/// file goes out chunk by chunk before its message.
+async fn send_loop(
+    inner: &Inner,
+    peer: u64,
+    mut stream: TcpStream,
+    rx: &mut UnboundedReceiver<Outgoing>,
+) -> Result<(), PeerError> {
     let mut buf = Vec::with_capacity(64 * 1024);
     // Reads nothing, but notices the acceptor closing the link at once.
     let (mut rd, mut wr) = stream.split();
@@ -226,20 +282,61 @@ async fn send_loop(mut stream: TcpStream, rx: &mut UnboundedReceiver<Message>) -
             }
         };
         buf.clear();
-        encode(&first, &mut buf)?;
-        while buf.len() < BATCH_BYTES {
-            match rx.try_recv() {
-                Ok(m) => encode(&m, &mut buf)?,
-                Err(_) => break,
+        let mut next = Some(first);
+        while let Some(out) = next.take() {
+            match out {
+                Outgoing::Msg(m) => encode(&m, &mut buf)?,
+                Outgoing::Snapshot(m, path) => {
+                    wr.write_all(&buf).await?;
+                    buf.clear();
+                    let sent = send_snapshot(&mut wr, &m, &path).await;
+                    let ok = sent.is_ok();
+                    if let Err(e) = &sent {
+                        warn!(peer, error = %e, "sending a snapshot failed");
+                    }
+                    let _ = inner.to_raft.send(Cmd::SnapshotSent { to: peer, ok });
+                    sent?;
+                }
+            }
+            if buf.len() < BATCH_BYTES {
+                next = rx.try_recv().ok();
             }
         }
         wr.write_all(&buf).await?;
     }
 }
 
+async fn send_snapshot<W: AsyncWriteExt + Unpin>(
+    wr: &mut W,
+    m: &Message,
+    path: &std::path::Path,
+) -> Result<(), PeerError> {
+    let meta = m.get_snapshot().get_metadata();
+    let mut reader = crate::storage::SnapshotFileReader::open(path).map_err(|e| PeerError::Frame(e.to_string()))?;
+    let mut head = Vec::with_capacity(21);
+    head.extend_from_slice(&17u32.to_le_bytes());
+    head.push(FRAME_SNAP_BEGIN);
+    head.extend_from_slice(&meta.term.to_le_bytes());
+    head.extend_from_slice(&meta.index.to_le_bytes());
+    wr.write_all(&head).await?;
+    let mut sent = 0u64;
+    while let Some(chunk) = reader.next_chunk(SNAP_CHUNK).map_err(|e| PeerError::Frame(e.to_string()))? {
+        wr.write_all(&((chunk.len() + 1) as u32).to_le_bytes()).await?;
+        wr.write_all(&[FRAME_SNAP_CHUNK]).await?;
+        wr.write_all(&chunk).await?;
+        sent += chunk.len() as u64;
+    }
+    let mut buf = Vec::new();
+    encode(m, &mut buf)?;
+    wr.write_all(&buf).await?;
+    info!(index = meta.index, bytes = sent, "snapshot sent");
+    Ok(())
+}
+
 fn encode(m: &Message, buf: &mut Vec<u8>) -> Result<(), PeerError> {
     let start = buf.len();
     buf.extend_from_slice(&[0; 4]);
+    buf.push(FRAME_MSG);
     m.write_to_vec(buf).map_err(|e| PeerError::Frame(e.to_string()))?;
     let len = (buf.len() - start - 4) as u32;
     buf[start..start + 4].copy_from_slice(&len.to_le_bytes());

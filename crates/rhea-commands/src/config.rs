@@ -443,6 +443,13 @@ pub struct ClusterParams {
     /// The address peers tell clients to use for this node (default: the
     /// first bind address and the port).
     pub advertise_addr: String,
+    /// Where the Raft log and snapshots go ("" = `rhea-raft-<node-id>` in
+    /// the working directory).
+    pub raft_dir: String,
+    /// `raft-persist no`: memory only; a restarted node rejoins empty.
+    pub memory_only: bool,
+    /// Bytes of log between snapshots (0 = the default, 64 MB).
+    pub snapshot_bytes: u64,
 }
 
 const CLUSTER_PARAMS: &[Param] = &[
@@ -486,6 +493,34 @@ const CLUSTER_PARAMS: &[Param] = &[
             c.cluster.read_mode = s;
             Ok(())
         },
+        mutable: false,
+    },
+    Param {
+        name: "raft-dir",
+        get: |c| c.cluster.raft_dir.clone(),
+        set: |c, v| one(v).map(|s| c.cluster.raft_dir = s.to_string()),
+        mutable: false,
+    },
+    Param {
+        name: "raft-persist",
+        get: |c| if c.cluster.memory_only { "no".into() } else { "yes".into() },
+        set: |c, v| match one(v)?.to_ascii_lowercase().as_str() {
+            "yes" => {
+                c.cluster.memory_only = false;
+                Ok(())
+            }
+            "no" => {
+                c.cluster.memory_only = true;
+                Ok(())
+            }
+            _ => Err("argument must be 'yes' or 'no'".into()),
+        },
+        mutable: false,
+    },
+    Param {
+        name: "raft-snapshot-bytes",
+        get: |c| c.cluster.snapshot_bytes.to_string(),
+        set: |c, v| memory_at_least::<u64>(v, 0).map(|n| c.cluster.snapshot_bytes = n),
         mutable: false,
     },
     Param {

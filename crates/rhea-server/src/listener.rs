@@ -43,6 +43,13 @@ async fn start_cluster(shared: &Arc<Shared>) -> Result<(), ServerError> {
         "local" => rhea_cluster::ReadMode::Local,
         _ => rhea_cluster::ReadMode::Linearizable,
     };
+    if !params.raft_dir.is_empty() {
+        cfg.data_dir = params.raft_dir.clone().into();
+    }
+    cfg.persist = !params.memory_only;
+    if params.snapshot_bytes > 0 {
+        cfg.snapshot_bytes = params.snapshot_bytes;
+    }
     let applier = rhea_commands::replicated::Applier::new(shared.clone());
     let cluster =
         rhea_cluster::Cluster::start(cfg, Box::new(applier)).await.map_err(|e| ServerError::Cluster(e.to_string()))?;
