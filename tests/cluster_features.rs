@@ -146,7 +146,14 @@ fn assert_same_everywhere(c: &Cluster, what: &str) -> BTreeMap<(usize, String), 
             for k in keys {
                 let (a, b) = (dumps[0].get(k), dumps[i].get(k));
                 if a != b {
-                    diff.push(format!("  db {} key {:?}: node 0 {a:?} / node {i} {b:?}", k.0, k.1));
+                    let short = |v: Option<&String>| match v {
+                        Some(v) if v.len() > 160 => {
+                            format!("{}... ({} bytes)", &v[..v.floor_char_boundary(160)], v.len())
+                        }
+                        Some(v) => v.clone(),
+                        None => "(none)".into(),
+                    };
+                    diff.push(format!("  db {} key {:?}: node 0 {} / node {i} {}", k.0, k.1, short(a), short(b)));
                 }
             }
             panic!("{what}: node {i} diverged from node 0 ({} differences):\n{}", diff.len(), diff.join("\n"));
@@ -944,4 +951,75 @@ fn random_writes_of_every_type_leave_identical_replicas() {
     });
     let ks: Vec<String> = (0..3).map(|i| keyspace(&c, i)).collect();
     assert!(same_counts, "INFO keyspace differs between nodes: {ks:#?}");
+}
+
+// ---------------------------------------------------------------------------
+// Divergence hunts: local state that must not leak into the replicated one.
+
+/// A read of an expired key on the leader (before its active expiry got
+/// there) must not remove it on the leader alone: the followers would keep
+/// it forever (the leader never proposes its deletion) and the leader's
+/// keyspace order would differ, so a seeded RANDOMKEY picks other keys.
+#[test]
+fn reading_an_expired_key_does_not_make_replicas_diverge() {
+    let (c, l, f, _g) = start();
+    let mut lc = conn(&c, l);
+    let set_at = Instant::now();
+    assert_eq!(cmd(&mut lc, &["SET", "x", "v", "PX", "300"]), ok());
+    // Enough keys after it that the leader's active expiry (200 keys per
+    // tick, from the end) does not reach it for seconds.
+    for chunk in 0..10 {
+        let mut mset = vec!["MSET".to_string()];
+        for n in 0..500 {
+            mset.push(format!("fill{}", chunk * 500 + n));
+            mset.push("v".into());
+        }
+        let mset: Vec<&str> = mset.iter().map(String::as_str).collect();
+        assert_eq!(cmd(&mut lc, &mset), ok());
+    }
+    converge(&c);
+    std::thread::sleep(Duration::from_millis(320).saturating_sub(set_at.elapsed()));
+    assert_eq!(cmd(&mut lc, &["GET", "x"]), Reply::Nil, "x after its TTL on the leader");
+    let mut ro = conn(&c, f);
+    assert_eq!(cmd(&mut ro, &["READONLY"]), ok());
+    assert_eq!(cmd(&mut ro, &["EXISTS", "x"]), ok_int(0), "x after its TTL on a follower");
+    // Every draw lands on the same key everywhere only if every node holds
+    // its keys in the same order.
+    let draws = "for i = 1, 4000 do local k = redis.call('RANDOMKEY') redis.call('RPUSH', 'picks', k) end return 1";
+    assert_eq!(cmd(&mut lc, &["EVAL", draws, "0"]), ok_int(1));
+    assert_eq!(cmd(&mut conn(&c, f), &["EVAL", draws, "0"]), ok_int(1));
+    assert_same_everywhere(&c, "after reads of an expired key and RANDOMKEY draws");
+    let same = eventually(Duration::from_secs(8), || {
+        let ks: Vec<String> = (0..3).map(|i| keyspace(&c, i)).collect();
+        ks.iter().all(|k| *k == ks[0]) && ks[0].starts_with("db0:keys=5001,expires=0")
+    });
+    let ks: Vec<String> = (0..3).map(|i| keyspace(&c, i)).collect();
+    assert!(same, "INFO keyspace differs between nodes (or x was never removed): {ks:?}");
+}
+
+/// A node's own memory use must not decide what an applied script does:
+/// with one follower over its maxmemory, a script that writes is applied
+/// the same everywhere.
+#[test]
+fn a_node_over_maxmemory_applies_scripts_like_the_others() {
+    let (c, l, f, _g) = start();
+    let mut fc = conn(&c, f);
+    assert_eq!(cmd(&mut fc, &["CONFIG", "SET", "maxmemory", "1"]), ok());
+    let mut lc = conn(&c, l);
+    let r = cmd(&mut lc, &["EVAL", "return redis.call('SET', KEYS[1], ARGV[1])", "1", "sk", "sv"]);
+    assert_eq!(r, ok(), "a script on the leader (under its limit)");
+    let r = cmd(
+        &mut lc,
+        &["EVAL", "redis.call('RPUSH', KEYS[1], 'a') return redis.call('INCR', KEYS[2])", "2", "sl", "si"],
+    );
+    assert_eq!(r, ok_int(1));
+    // The node over its limit refuses new writes it is asked for.
+    let r = cmd(&mut fc, &["SET", "refused", "1"]);
+    assert!(matches!(&r, Reply::Error(e) if e.starts_with("OOM")), "SET on the node over its limit -> {r:?}");
+    let r = cmd(&mut fc, &["EVAL", "return redis.call('SET', KEYS[1], ARGV[1])", "1", "refused2", "v"]);
+    assert!(r.is_error(), "a writing script on the node over its limit -> {r:?}");
+    assert_eq!(cmd(&mut fc, &["CONFIG", "SET", "maxmemory", "0"]), ok());
+    let d = assert_same_everywhere(&c, "with one node over maxmemory");
+    assert_eq!(d.get(&(0, "sk".into())).map(String::as_str), Some("string|sv|-1"));
+    assert!(!d.contains_key(&(0, "refused".into())) && !d.contains_key(&(0, "refused2".into())));
 }
