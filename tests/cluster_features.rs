@@ -688,7 +688,7 @@ impl Gen {
     /// One write (or occasionally a read that feeds nothing).
     fn op(&mut self) -> Vec<String> {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<String>>();
-        let mut o: Vec<String> = match self.r.u32(0..56) {
+        let mut o: Vec<String> = match self.r.u32(0..60) {
             0 => vec!["SET".into(), self.k("s", 4), self.val()],
             1 => vec!["SET".into(), self.k("s", 4), self.val(), "EX".into(), self.n(1000, 5000)],
             2 => vec!["SET".into(), self.k("s", 4), self.val(), "PX".into(), self.n(1, 40)],
@@ -872,6 +872,12 @@ impl Gen {
             52 => vec!["SRANDMEMBER".into(), self.k("t", 4), self.n(-5, 5)],
             53 => vec!["HRANDFIELD".into(), self.k("h", 4), self.n(-3, 3), "WITHVALUES".into()],
             54 => vec!["RPOPLPUSH".into(), self.k("l", 4), self.k("l", 4)],
+            // Reads served by one node (keys whose short TTL passed among
+            // them): they must not change that node's copy.
+            56 => vec!["GET".into(), self.k("s", 4)],
+            57 => vec!["EXISTS".into(), self.any_key(), self.any_key()],
+            58 => vec!["RANDOMKEY".into()],
+            59 => vec!["TYPE".into(), self.any_key()],
             _ => vec!["SET".into(), self.k("s", 4), self.val(), "KEEPTTL".into()],
         };
         if o.is_empty() {
