@@ -137,12 +137,21 @@ fn refuse_for_memory(
         return false;
     }
     let table = CommandTable::get();
-    let queued_denyoom = || {
-        client.multi.as_ref().is_some_and(|q| {
-            q.iter().any(|argv| table.resolve(argv).is_ok_and(|(c, s)| s.unwrap_or(c).has(flags::DENYOOM)))
-        })
+    // On a cluster node a script that may write is refused here, by the
+    // node that proposes it, rather than at its first write: it runs as a
+    // log entry on every node, where no node's memory may change what it
+    // does (see `scripting`).
+    let cluster = shared.cluster.get().is_some();
+    let grows = |c: &CommandSpec, s: &CommandSpec| {
+        s.has(flags::DENYOOM) || (cluster && matches!(c.name, "eval" | "evalsha" | "fcall"))
     };
-    spec.has(flags::DENYOOM)
+    let queued_denyoom = || {
+        client
+            .multi
+            .as_ref()
+            .is_some_and(|q| q.iter().any(|argv| table.resolve(argv).is_ok_and(|(c, s)| grows(c, s.unwrap_or(c)))))
+    };
+    grows(cmd, spec)
         || (cmd.name == "exec" && queued_denyoom())
         || (client.multi.is_some() && !["exec", "discard", "quit", "reset"].contains(&cmd.name))
 }

@@ -272,6 +272,9 @@ pub struct Applier {
 
 impl Applier {
     pub fn new(shared: Arc<Shared>) -> Self {
+        // Outside `apply`, reads served by this node alone must not remove
+        // expired keys (see `Store::set_keep_expired`).
+        shared.store.lock().set_keep_expired(true);
         let (info, _rx) = ClientInfo::new(0, "raft-log".into(), String::new(), 0);
         Applier { shared, info: Arc::new(info), last_now: 0 }
     }
@@ -353,6 +356,9 @@ impl StateMachine for Applier {
             return reply(req.db, b"-ERR DB index is out of range\r\n");
         }
         client.db = db;
+        // Every node applies this entry at the same time `now` to the same
+        // keyspace: a key it finds expired is removed on all of them alike.
+        store.set_keep_expired(false);
         let rng = fastrand::Rng::with_seed(req.seed);
         let mut ctx = Ctx { store: &mut store, out: &mut out, client: &mut client, shared, now_ms: now, rng };
         match req.kind {
@@ -388,6 +394,7 @@ impl StateMachine for Applier {
             }
         }
         ctx.flush_expired();
+        ctx.store.set_keep_expired(true);
         let final_db = ctx.client.db as u32;
         let block = client.block.take();
         shared.wakeups.wake_ready(&mut store);

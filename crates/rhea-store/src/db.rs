@@ -79,6 +79,9 @@ pub struct Db {
     /// The `lru` fields hold LFU counters: overwriting a key keeps its
     /// counter, as Redis's dbOverwrite does.
     pub(crate) lfu: bool,
+    /// Lookups hide expired keys but do not remove them (see
+    /// `Store::set_keep_expired`).
+    keep_expired: bool,
 }
 
 impl Db {
@@ -108,6 +111,9 @@ impl Db {
         // command's path.
         let i = self.map.get_index_of(key)?;
         if self.map.get_index(i).is_some_and(|(_, e)| e.is_expired(now)) {
+            if self.keep_expired {
+                return None;
+            }
             self.remove(key);
             self.expired_keys += 1;
             self.expired_log.push(Sds::new(key));
@@ -119,7 +125,7 @@ impl Db {
     /// Removes `key` if its TTL has passed; true if it did.
     pub fn expire_if_needed(&mut self, key: &[u8], now: i64) -> bool {
         match self.map.get(key) {
-            Some(e) if e.is_expired(now) => {
+            Some(e) if e.is_expired(now) && !self.keep_expired => {
                 self.remove(key);
                 self.expired_keys += 1;
                 self.expired_log.push(Sds::new(key));
@@ -297,6 +303,11 @@ impl Db {
         None
     }
 
+    /// See `Store::set_keep_expired`.
+    pub fn set_keep_expired(&mut self, keep: bool) {
+        self.keep_expired = keep;
+    }
+
     /// Takes the keys expired (lazily or actively) since the last call.
     pub fn take_expired(&mut self) -> Vec<Sds> {
         std::mem::take(&mut self.expired_log)
@@ -366,7 +377,12 @@ impl Db {
     /// but, as Redis does, keeps sampling (removing the expired keys it
     /// meets) until it finds a live key or the database is empty, so a few
     /// live keys among many expired ones are still found.
+    /// With `keep_expired` set it cannot remove them: it gives up (None)
+    /// after 100 draws that all met expired keys, as a Redis replica does.
     pub fn random_live_key(&mut self, now: i64, rng: &mut fastrand::Rng) -> Option<Sds> {
+        if self.keep_expired {
+            return self.random_key(now, false, rng);
+        }
         loop {
             if let Some(k) = self.random_key(now, true, rng) {
                 return Some(k);

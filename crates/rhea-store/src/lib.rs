@@ -63,6 +63,18 @@ impl Store {
         }
     }
 
+    /// On a replicated node, a key whose TTL passed may only be removed by
+    /// an applied log entry (the leader's expiry, or a write that meets it
+    /// at the entry's time): a read served by one node alone must hide it
+    /// but keep it, or that node's keyspace (its size, its order, hence
+    /// every later seeded random pick) would differ from the others'.
+    /// `keep` makes lookups, RANDOMKEY and `expire_if_needed` do that.
+    pub fn set_keep_expired(&mut self, keep: bool) {
+        for db in &mut self.dbs {
+            db.set_keep_expired(keep);
+        }
+    }
+
     pub fn eviction(&self) -> &evict::EvictionConfig {
         &self.eviction
     }

@@ -711,8 +711,17 @@ fn call_command(
         return Ok(Err(error_table(lua, "This Redis command is not allowed from script")?));
     }
     // Redis's scriptVerifyOOM: a script that has not written yet may not
-    // run a command that grows memory while memory is over the limit.
-    if spec.has(flags::DENYOOM) && !wrote.get() && crate::memory::over_limit(ctx.shared) {
+    // run a command that grows memory while memory is over the limit. Not
+    // on a cluster node: there the script runs as an applied log entry on
+    // every node, and one node's memory must not make its copy of the
+    // script do something else (the proposer checked its own memory before
+    // proposing, see `dispatch::refuse_for_memory`), as a Redis replica
+    // never refuses its master's script.
+    if spec.has(flags::DENYOOM)
+        && !wrote.get()
+        && ctx.shared.cluster.get().is_none()
+        && crate::memory::over_limit(ctx.shared)
+    {
         return Ok(Err(error_table(lua, &format!("-{}", crate::memory::OOM_ERROR))?));
     }
     if spec.is_write() {
