@@ -259,9 +259,7 @@ impl RaftLoop {
             .find(|(i, _)| *i <= index)
             .map(|(_, c)| c.clone())
             .unwrap_or_else(|| self.storage.conf_state());
-        let mut meta = SnapshotMetadata::default();
-        meta.index = index;
-        meta.term = term;
+        let mut meta = SnapshotMetadata { index, term, ..Default::default() };
         meta.set_conf_state(conf);
         if let Err(e) = self.storage.record_snapshot(meta) {
             warn!(index, error = %e, "recording the snapshot failed");
