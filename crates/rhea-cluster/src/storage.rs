@@ -148,6 +148,11 @@ struct Inner {
     state: RwLock<State>,
 }
 
+/// sled's page cache: entries followers still need are read from it. It
+/// fills as the log grows, so it is memory the node holds for Raft, not for
+/// data (the eviction budget leaves it out).
+pub const CACHE_BYTES: u64 = 8 << 20;
+
 /// The Raft log, HardState, ConfState and snapshot metadata of one node,
 /// in a data directory. Cheap to clone (the clones share the log).
 #[derive(Clone)]
@@ -165,7 +170,7 @@ impl DiskStorage {
         let config = sled::Config::new()
             .path(dir.join("log"))
             .mode(sled::Mode::HighThroughput)
-            .cache_capacity(64 << 20)
+            .cache_capacity(CACHE_BYTES)
             // Durability comes from `persist`; no background flusher.
             .flush_every_ms(None);
         // sled holds an exclusive lock on its files; a log just closed in

@@ -48,6 +48,7 @@ pub fn note_fixed_overhead(shared: &Shared) {
 /// it would leave a small limit no room for data.
 pub fn heap_budget(shared: &Shared, max: u64) -> u64 {
     max.saturating_sub(shared.fixed_overhead.load(Ordering::Relaxed).min(max / 16)).max(1)
+        + shared.not_counted_for_evict.load(Ordering::Relaxed)
 }
 
 /// Is memory over `maxmemory` (after what eviction could do)?
@@ -80,6 +81,7 @@ pub fn perform_evictions(shared: &Shared, me: &mut SelfOut, now_ms: i64) -> bool
     // 10% over the limit, as long as the policy may evict at all.
     if shared.cluster.get().is_some() {
         let evicting = shared.store.lock().eviction().policy != rhea_store::evict::Policy::NoEviction;
+        let max = heap_budget(shared, shared.maxmemory.load(Ordering::Relaxed));
         return evicting && (used as u64) <= max.saturating_add(max / 10);
     }
     // A running script holds the store: like Redis inside a busy script,

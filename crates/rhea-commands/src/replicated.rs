@@ -310,6 +310,9 @@ impl StateMachine for Applier {
                 *db = rhea_store::Db::default();
             }
         }
+        // What the node holds with no data is Raft's, not the dataset's.
+        let raft = crate::memory::used_memory() + rhea_cluster::storage::CACHE_BYTES;
+        self.shared.not_counted_for_evict.store(raft, std::sync::atomic::Ordering::Relaxed);
         let mut reader = SnapshotReader::new();
         let mut head: Vec<u8> = Vec::with_capacity(8);
         while let Some(chunk) = source()? {

@@ -395,7 +395,7 @@ fn info_memory(ctx: &mut Ctx, cfg: &Config, s: &mut String) {
          maxmemory_policy:{}\r\nallocator_frag_ratio:1.00\r\nallocator_frag_bytes:0\r\n\
          allocator_rss_ratio:{:.2}\r\nallocator_rss_bytes:{}\r\nrss_overhead_ratio:1.00\r\n\
          rss_overhead_bytes:0\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\n\
-         mem_not_counted_for_evict:0\r\nmem_replication_backlog:0\r\nmem_total_replication_buffers:0\r\n\
+         mem_not_counted_for_evict:{}\r\nmem_replication_backlog:0\r\nmem_total_replication_buffers:0\r\n\
          mem_clients_slaves:0\r\nmem_clients_normal:0\r\nmem_cluster_links:0\r\nmem_aof_buffer:0\r\n\
          mem_allocator:{}\r\nactive_defrag_running:0\r\nlazyfree_pending_objects:0\r\nlazyfreed_objects:0\r\n",
         bytes_to_human(used),
@@ -414,6 +414,7 @@ fn info_memory(ctx: &mut Ctx, cfg: &Config, s: &mut String) {
         rss as i64 - used as i64,
         f.frag_ratio(),
         rss as i64 - used as i64,
+        ctx.shared.not_counted_for_evict.load(std::sync::atomic::Ordering::Relaxed),
         rhea_store::mem::allocator_name(),
     );
 }
