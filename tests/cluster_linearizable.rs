@@ -33,9 +33,12 @@ enum Fault {
     IsolateLeader,
     StallLeader,
     CutPair,
+    /// A follower is removed from the membership, then added back.
+    RemoveReadd,
 }
 
-const FAULTS: [Fault; 7] = [
+const FAULTS: [Fault; 8] = [
+    Fault::RemoveReadd,
     Fault::KillLeader,
     Fault::IsolateLeader,
     Fault::PauseLeader,
@@ -75,6 +78,23 @@ fn inject(c: &mut Cluster, f: Fault, hold: Duration, rng: &mut fastrand::Rng) {
             std::thread::sleep(hold);
             c.heal_all();
         }
+        Fault::RemoveReadd => {
+            let i = (leader + 1 + rng.usize(0..n - 1)) % n;
+            let id = c.nodes[i].id.to_string();
+            let addr = format!("127.0.0.1:{}", c.nodes[i].raft_port);
+            let removed = membership(c, &["REMOVE", &id]);
+            c.note(&format!("nemesis: remove node {i}: {removed}"));
+            std::thread::sleep(hold);
+            // Until it is back, a majority of the remaining two is both.
+            for _ in 0..20 {
+                let added = membership(c, &["ADD", &id, &addr]);
+                c.note(&format!("nemesis: add node {i} back: {added}"));
+                if added == "OK" || added.contains("already a member") {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        }
         Fault::CutPair => {
             let i = rng.usize(0..n);
             let j = (i + 1 + rng.usize(0..n - 1)) % n;
@@ -82,6 +102,19 @@ fn inject(c: &mut Cluster, f: Fault, hold: Duration, rng: &mut fastrand::Rng) {
             std::thread::sleep(hold);
             c.heal_all();
         }
+    }
+}
+
+/// `RHEA CLUSTER <args>` on the current leader; the reply as text.
+fn membership(c: &Cluster, args: &[&str]) -> String {
+    let Some(l) = c.leader(Duration::from_secs(5)) else { return "no leader".into() };
+    let Ok(mut conn) = c.conn(l, Duration::from_secs(6)) else { return "no connection".into() };
+    let mut argv = vec!["RHEA", "CLUSTER"];
+    argv.extend_from_slice(args);
+    match conn.cmd(&argv) {
+        Ok(common::Reply::Simple(s)) => s,
+        Ok(common::Reply::Error(e)) => e,
+        other => format!("{other:?}"),
     }
 }
 

@@ -437,7 +437,10 @@ impl RaftLoop {
         let me = self.inner.cfg.node_id;
         match cc.get_change_type() {
             ConfChangeType::AddNode | ConfChangeType::AddLearnerNode => {
-                let addr = String::from_utf8_lossy(&cc.context).into_owned();
+                // A node this one was configured with keeps the address it
+                // was given (it may reach it another way than the leader).
+                let configured = self.inner.cfg.peers.iter().find(|(pid, _)| *pid == id).map(|(_, a)| a.clone());
+                let addr = configured.unwrap_or_else(|| String::from_utf8_lossy(&cc.context).into_owned());
                 info!(node = id, raft_addr = %addr, index = e.index, "node added to the cluster");
                 self.inner.status.add_peer(id, addr.clone());
                 if id != me && !self.peers.contains_key(&id) && !addr.is_empty() {
