@@ -98,8 +98,8 @@ fn allkeys_lru_keeps_recently_used_keys() {
     let evicted = info_field(&mut c, "stats", "evicted_keys");
     assert!(evicted >= 500, "only {evicted} keys evicted");
     let (h, k) = (fraction(surviving(&mut c, &hot), 300), fraction(surviving(&mut c, &cold), 1500));
-    assert!(h >= 0.9, "only {:.0}% of recently used keys survived (cold: {:.0}%)", h * 100.0, k * 100.0);
-    assert!(k <= 0.7, "{:.0}% of untouched keys survived (hot: {:.0}%)", k * 100.0, h * 100.0);
+    assert!(h >= 0.8, "only {:.0}% of recently used keys survived (cold: {:.0}%)", h * 100.0, k * 100.0);
+    assert!(k <= 0.5, "{:.0}% of untouched keys survived (hot: {:.0}%)", k * 100.0, h * 100.0);
     assert!(info_field(&mut c, "memory", "used_memory") <= max + SLACK, "still over maxmemory");
 }
 
