@@ -35,3 +35,31 @@ fn a_whole_cluster_sigkill_and_restart_loses_no_acknowledged_write() {
     let logs = (0..3).map(|i| std::fs::read_to_string(c.log_path(i)).unwrap_or_default()).collect::<String>();
     assert!(logs.contains("state restored from the local snapshot"), "no node restarted from a snapshot");
 }
+
+/// A follower that was down while the log moved past its compaction point
+/// catches up from a snapshot streamed by the leader, under write load.
+#[test]
+fn a_lagging_follower_gets_a_snapshot_under_write_load() {
+    let opts = Options {
+        extra_args: ["--raft-snapshot-bytes", "16kb", "--raft-log-tail", "50"].map(String::from).to_vec(),
+        ..Options::default()
+    };
+    let mut c = Cluster::start_with(3, &opts);
+    let leader = c.leader(Duration::from_secs(15)).expect("no leader at startup");
+    let follower = (leader + 1) % 3;
+    let ports = c.ports();
+    let writers = Writers::start_with(4, |w| ClusterClient::new(ports.clone(), w, Duration::from_secs(3)), "s");
+    std::thread::sleep(Duration::from_millis(700));
+    c.kill(follower);
+    std::thread::sleep(Duration::from_millis(2500));
+    // Back while the writers go on: the leader has compacted what it missed.
+    c.restart(follower);
+    std::thread::sleep(Duration::from_millis(2000));
+    let writes = writers.stop();
+    eprintln!("{}", tally(&writes));
+    c.wait_converged(Duration::from_secs(30)).unwrap_or_else(|e| panic!("no convergence: {e}"));
+    let problems = verify_nodes(&c, &writes);
+    assert!(problems.is_empty(), "after a snapshot install:\n{}", problems.join("\n"));
+    let log = std::fs::read_to_string(c.log_path(follower)).unwrap_or_default();
+    assert!(log.contains("state replaced by the leader's snapshot"), "the follower caught up without a snapshot");
+}

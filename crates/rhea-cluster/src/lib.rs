@@ -77,6 +77,9 @@ pub struct ClusterConfig {
     /// Take a snapshot and compact the log once this many bytes of entries
     /// were applied since the last one.
     pub snapshot_bytes: u64,
+    /// Entries kept before a snapshot's index when the log is compacted, so
+    /// a briefly lagging follower catches up from entries, not a snapshot.
+    pub log_tail: u64,
 }
 
 impl ClusterConfig {
@@ -99,6 +102,7 @@ impl ClusterConfig {
             data_dir: std::path::PathBuf::from(format!("rhea-raft-{node_id}")),
             persist: true,
             snapshot_bytes: 64 << 20,
+            log_tail: 10_000,
         }
     }
 }

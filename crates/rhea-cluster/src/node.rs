@@ -265,9 +265,8 @@ impl RaftLoop {
             warn!(index, error = %e, "recording the snapshot failed");
             return;
         }
-        const LOG_TAIL: u64 = 10_000;
         let first = self.node.raft.raft_log.first_index();
-        let to = index.saturating_sub(LOG_TAIL);
+        let to = index.saturating_sub(self.inner.cfg.log_tail);
         if to > first {
             if let Err(e) = self.storage.compact(to) {
                 warn!(index = to, error = %e, "compacting the log failed");

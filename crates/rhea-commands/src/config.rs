@@ -450,6 +450,8 @@ pub struct ClusterParams {
     pub memory_only: bool,
     /// Bytes of log between snapshots (0 = the default, 64 MB).
     pub snapshot_bytes: u64,
+    /// Entries kept behind a snapshot (None = the default, 10000).
+    pub log_tail: Option<u64>,
 }
 
 const CLUSTER_PARAMS: &[Param] = &[
@@ -521,6 +523,12 @@ const CLUSTER_PARAMS: &[Param] = &[
         name: "raft-snapshot-bytes",
         get: |c| c.cluster.snapshot_bytes.to_string(),
         set: |c, v| memory_at_least::<u64>(v, 0).map(|n| c.cluster.snapshot_bytes = n),
+        mutable: false,
+    },
+    Param {
+        name: "raft-log-tail",
+        get: |c| c.cluster.log_tail.unwrap_or(10_000).to_string(),
+        set: |c, v| int_in(v, 0, i64::MAX).map(|n| c.cluster.log_tail = Some(n)),
         mutable: false,
     },
     Param {

@@ -50,6 +50,9 @@ async fn start_cluster(shared: &Arc<Shared>) -> Result<(), ServerError> {
     if params.snapshot_bytes > 0 {
         cfg.snapshot_bytes = params.snapshot_bytes;
     }
+    if let Some(tail) = params.log_tail {
+        cfg.log_tail = tail;
+    }
     let applier = rhea_commands::replicated::Applier::new(shared.clone());
     let cluster =
         rhea_cluster::Cluster::start(cfg, Box::new(applier)).await.map_err(|e| ServerError::Cluster(e.to_string()))?;
