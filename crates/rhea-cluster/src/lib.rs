@@ -312,7 +312,9 @@ impl Cluster {
         let index = match tokio::time::timeout(self.inner.cfg.propose_timeout, rx).await {
             Ok(Ok(r)) => r?,
             Ok(Err(_)) => return Err(ClusterError::Stopped),
-            Err(_) => return Err(ClusterError::NoLeader),
+            // Asked, and no leader answered in time: whether there is one
+            // is unknown here; the read may be retried.
+            Err(_) => return Err(ClusterError::Unknown),
         };
         self.wait_applied(index).await
     }

@@ -227,7 +227,11 @@ impl RaftLoop {
             return;
         }
         self.read_seq += 1;
-        let ctx = self.read_seq.to_le_bytes().to_vec();
+        // The leader keys pending reads by context: followers' contexts
+        // must not collide (a duplicate is silently ignored by raft-rs, and
+        // its readers would wait for nothing).
+        let mut ctx = self.inner.cfg.node_id.to_le_bytes().to_vec();
+        ctx.extend_from_slice(&self.read_seq.to_le_bytes());
         self.node.read_index(ctx.clone());
         self.reads.insert(ctx, batch);
     }

@@ -39,6 +39,20 @@ pub enum Kind {
     /// The leader's eviction: each `[db, key]` is deleted (if it exists)
     /// and counted and announced as evicted.
     Evict = 3,
+    /// A transaction with WATCHed keys: `cmds[0]` is `[n]`, the next n are
+    /// `[db, key, state]` as `key_state` saw them when EXEC was checked,
+    /// the rest the queue. If any key's state differs when the entry is
+    /// applied, the transaction is discarded (nil), on every node alike.
+    WatchedExec = 4,
+}
+
+/// What a WATCHed key looked like: its value digest and expiry, or
+/// "none" (missing or logically expired).
+pub fn key_state(store: &Store, db: usize, key: &[u8], now_ms: i64) -> Bytes {
+    match store.dbs.get(db).and_then(|d| d.get(key, now_ms)) {
+        Some(e) => Bytes::from(format!("{:016x}:{}", e.value.digest(), e.expire_at().unwrap_or(0))),
+        None => Bytes::from_static(b"none"),
+    }
 }
 
 /// One log entry's content.
@@ -84,6 +98,7 @@ impl Request {
             1 => Kind::Exec,
             2 => Kind::Expire,
             3 => Kind::Evict,
+            4 => Kind::WatchedExec,
             _ => return None,
         };
         let resp3 = r.u8()? != 0;
@@ -248,7 +263,10 @@ pub fn route(cmd: &CommandSpec, sub: Option<&CommandSpec>, argv: &[Bytes], clien
 
 /// Takes the client's queued transaction for the log, unless a WATCHed key
 /// changed (then None, and the caller lets EXEC answer nil). Unwatches.
-pub fn take_transaction(shared: &Shared, client: &mut Client) -> Option<Vec<Vec<Bytes>>> {
+/// With WATCHed keys, the entry carries their state as seen now, so that a
+/// write committed between this check and the entry's turn is caught where
+/// the entry is applied.
+pub fn take_transaction(shared: &Shared, client: &mut Client) -> Option<(Kind, Vec<Vec<Bytes>>)> {
     let mut store = shared.store.lock();
     let now = crate::now_ms();
     let changed = client.watched.iter().any(|w| {
@@ -258,9 +276,25 @@ pub fn take_transaction(shared: &Shared, client: &mut Client) -> Option<Vec<Vec<
     if changed {
         return None;
     }
+    let guards: Vec<Vec<Bytes>> = client
+        .watched
+        .iter()
+        .map(|w| {
+            let key = Bytes::copy_from_slice(w.key.as_bytes());
+            vec![Bytes::from(w.db.to_string()), key.clone(), key_state(&store, w.db, &key, now)]
+        })
+        .collect();
     dispatch::unwatch_all(&mut store, client);
     client.multi_dirty = false;
-    client.multi.take()
+    let queue = client.multi.take()?;
+    if guards.is_empty() {
+        return Some((Kind::Exec, queue));
+    }
+    let mut cmds = Vec::with_capacity(1 + guards.len() + queue.len());
+    cmds.push(vec![Bytes::from(guards.len().to_string())]);
+    cmds.extend(guards);
+    cmds.extend(queue);
+    Some((Kind::WatchedExec, cmds))
 }
 
 /// Applies committed entries to the node's store.
@@ -373,6 +407,32 @@ impl StateMachine for Applier {
             Kind::Exec => {
                 ctx.client.multi = Some(req.cmds);
                 dispatch::run_checked(&mut ctx, &[Bytes::from_static(b"EXEC")]);
+            }
+            Kind::WatchedExec => {
+                let mut cmds = req.cmds;
+                let n = cmds
+                    .first()
+                    .and_then(|c| c.first())
+                    .and_then(|n| std::str::from_utf8(n).ok()?.parse::<usize>().ok())
+                    .unwrap_or(usize::MAX);
+                if n >= cmds.len() {
+                    ctx.out.error("ERR internal error: malformed transaction entry");
+                } else {
+                    let queue = cmds.split_off(n + 1);
+                    let changed = cmds[1..].iter().any(|g| match (g.first(), g.get(1), g.get(2)) {
+                        (Some(d), Some(key), Some(seen)) => {
+                            let d = std::str::from_utf8(d).ok().and_then(|d| d.parse::<usize>().ok());
+                            d.is_none_or(|d| key_state(ctx.store, d, key, now) != *seen)
+                        }
+                        _ => true,
+                    });
+                    if changed {
+                        ctx.out.null_array();
+                    } else {
+                        ctx.client.multi = Some(queue);
+                        dispatch::run_checked(&mut ctx, &[Bytes::from_static(b"EXEC")]);
+                    }
+                }
             }
             Kind::Expire => {
                 for pair in &req.cmds {

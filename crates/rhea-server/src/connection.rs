@@ -221,7 +221,7 @@ impl Conn {
         if cmds.is_empty() {
             return;
         }
-        let n = if kind == Kind::Exec { 1 } else { cmds.len() };
+        let n = if matches!(kind, Kind::Exec | Kind::WatchedExec) { 1 } else { cmds.len() };
         let req = Request {
             kind,
             resp3: self.out.resp3,
@@ -351,9 +351,9 @@ impl Conn {
     }
 
     /// EXEC of a transaction that writes: one log entry. WATCHed keys are
-    /// checked here after a read barrier, and the transaction discarded if
-    /// one changed; a change that commits between that check and the
-    /// entry is not seen (see the README's cluster notes).
+    /// checked here after a read barrier, and their state travels with the
+    /// entry, which is discarded where it is applied if one of them changed
+    /// in between.
     async fn propose_exec(&mut self, cluster: &Cluster) {
         if !self.client.watched.is_empty() {
             if let Err(e) = cluster.read_barrier().await {
@@ -362,10 +362,7 @@ impl Conn {
             }
         }
         match replicated::take_transaction(&self.shared, &mut self.client) {
-            Some(queue) => {
-                let mut cmds = queue;
-                self.propose(cluster, Kind::Exec, &mut cmds).await;
-            }
+            Some((kind, mut cmds)) => self.propose(cluster, kind, &mut cmds).await,
             // A watched key changed: EXEC's own path answers (nil) and
             // cleans up.
             None => {

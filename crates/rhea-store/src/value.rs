@@ -34,3 +34,63 @@ impl Value {
         }
     }
 }
+
+/// FNV-1a, 64 bits: a digest every node computes alike (no per-process
+/// seed), for comparing values across nodes.
+struct Fnv(u64);
+
+impl Fnv {
+    fn put(&mut self, b: &[u8]) {
+        for &x in b {
+            self.0 = (self.0 ^ u64::from(x)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn field(&mut self, b: &[u8]) {
+        self.put(&(b.len() as u64).to_le_bytes());
+        self.put(b);
+    }
+}
+
+impl Value {
+    /// A digest of the type and the content, in order (a cluster's WATCH
+    /// compares the value it saw with the one at EXEC's turn in the log).
+    pub fn digest(&self) -> u64 {
+        let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+        match self {
+            Value::Str(s) => {
+                h.put(b"s");
+                h.field(s.as_bytes());
+            }
+            Value::List(l) => {
+                h.put(b"l");
+                for e in l.range(0, -1) {
+                    h.field(e.as_bytes());
+                }
+            }
+            Value::Hash(m) => {
+                h.put(b"h");
+                for (k, v) in m.iter() {
+                    h.field(k.as_bytes());
+                    h.field(v.as_bytes());
+                }
+            }
+            Value::Set(m) => {
+                h.put(b"t");
+                for e in m.iter() {
+                    match e {
+                        crate::set::Member::Int(i) => h.field(&i.to_le_bytes()),
+                        crate::set::Member::Bytes(b) => h.field(b),
+                    }
+                }
+            }
+            Value::ZSet(z) => {
+                h.put(b"z");
+                for (m, score) in z.iter_from(0) {
+                    h.field(m.as_bytes());
+                    h.put(&score.to_bits().to_le_bytes());
+                }
+            }
+        }
+        h.0
+    }
+}
