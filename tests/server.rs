@@ -155,7 +155,9 @@ fn client_list_shows_name_db_and_last_command() {
             "cmd",
             "user",
             "redir",
-            "resp"
+            "resp",
+            "lib-name",
+            "lib-ver"
         ]
     );
     assert!(line.contains(" name=alpha "), "{line}");

@@ -53,6 +53,23 @@ pub struct ClientInfo {
     pub sub_count: AtomicUsize,
     pub psub_count: AtomicUsize,
     pub ssub_count: AtomicUsize,
+    /// Buffer figures for CLIENT LIST, stored by the connection once per
+    /// batch of requests (not per command): unparsed input bytes, the
+    /// input buffer's capacity and peak, reply bytes not yet written and
+    /// the reply buffer's capacity.
+    pub qbuf: AtomicUsize,
+    pub qbuf_cap: AtomicUsize,
+    pub qbuf_peak: AtomicUsize,
+    pub obuf: AtomicUsize,
+    pub obuf_cap: AtomicUsize,
+    /// Commands queued since MULTI (-1 = not in a transaction) and their
+    /// argument bytes.
+    pub multi: AtomicI64,
+    pub multi_mem: AtomicUsize,
+    /// Blocked in BLPOP and the like (flag `b`).
+    pub blocked: AtomicBool,
+    /// In MONITOR mode (flag `O`).
+    pub monitor: AtomicBool,
 }
 
 impl ClientInfo {
@@ -82,6 +99,15 @@ impl ClientInfo {
             sub_count: AtomicUsize::new(0),
             psub_count: AtomicUsize::new(0),
             ssub_count: AtomicUsize::new(0),
+            qbuf: AtomicUsize::new(0),
+            qbuf_cap: AtomicUsize::new(0),
+            qbuf_peak: AtomicUsize::new(0),
+            obuf: AtomicUsize::new(0),
+            obuf_cap: AtomicUsize::new(0),
+            multi: AtomicI64::new(-1),
+            multi_mem: AtomicUsize::new(0),
+            blocked: AtomicBool::new(false),
+            monitor: AtomicBool::new(false),
         };
         (info, rx)
     }
@@ -145,6 +171,22 @@ pub struct Client {
     /// READONLY: reads on a cluster follower run on its own, possibly
     /// stale, state instead of going through a read barrier.
     pub readonly: bool,
+    /// Running a script's redis.call: MONITOR shows `lua` as the source.
+    pub in_script: bool,
+    /// CLIENT REPLY: whether replies are sent.
+    pub reply: ReplyMode,
+}
+
+/// CLIENT REPLY's states, as Redis's CLIENT_REPLY_OFF/SKIP/SKIP_NEXT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// Set by CLIENT REPLY SKIP: that command's reply is not sent, and the
+    /// next command's neither.
+    SkipNext,
+    /// The reply of the command now running is not sent.
+    Skip,
 }
 
 impl Client {
@@ -164,6 +206,8 @@ impl Client {
             ready_key: None,
             subscriptions: 0,
             readonly: false,
+            in_script: false,
+            reply: ReplyMode::On,
         }
     }
 

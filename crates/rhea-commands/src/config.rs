@@ -57,6 +57,17 @@ pub struct Config {
     /// `maxmemory-policy`, `maxmemory-samples`, `lfu-log-factor`,
     /// `lfu-decay-time`: mirrored into the store, which applies them.
     pub eviction: EvictionConfig,
+    /// Commands slower than this many microseconds go to the slow log
+    /// (-1 = none, 0 = all).
+    pub slowlog_log_slower_than: i64,
+    pub slowlog_max_len: usize,
+    /// Per-command latency histograms (INFO latencystats).
+    pub latency_tracking: bool,
+    pub latency_tracking_info_percentiles: Vec<f64>,
+    /// A client whose unparsed input exceeds this is disconnected.
+    pub client_query_buffer_limit: u64,
+    /// Port of the Prometheus endpoint (0 = off). Rhea's own setting.
+    pub metrics_port: u16,
 }
 
 impl Default for Config {
@@ -92,6 +103,12 @@ impl Default for Config {
             cluster: ClusterParams::default(),
             maxmemory: 0,
             eviction: EvictionConfig::default(),
+            slowlog_log_slower_than: 10000,
+            slowlog_max_len: 128,
+            latency_tracking: true,
+            latency_tracking_info_percentiles: vec![50.0, 99.0, 99.9],
+            client_query_buffer_limit: 1 << 30,
+            metrics_port: 0,
         }
     }
 }
@@ -134,6 +151,18 @@ fn memory_at_least<T: TryFrom<u64>>(v: &[String], min: u64) -> Result<T, String>
 }
 
 const INT_MAX: i64 = i32::MAX as i64;
+
+fn yes_no(b: bool) -> String {
+    if b { "yes" } else { "no" }.into()
+}
+
+fn parse_yes_no(v: &[String]) -> Result<bool, String> {
+    match one(v)?.to_ascii_lowercase().as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err("argument must be 'yes' or 'no'".into()),
+    }
+}
 
 /// Accepts any value: for parameters of features Rhea does not have, so that
 /// a redis.conf mentioning them still loads.
@@ -312,6 +341,55 @@ pub const PARAMS: &[Param] = &[
         set: |c, v| set_obuf_limits(&mut c.obuf_limits, &v.join(" ")),
         mutable: true,
     },
+    Param {
+        name: "slowlog-log-slower-than",
+        get: |c| c.slowlog_log_slower_than.to_string(),
+        set: |c, v| int_in(v, -1, i64::MAX).map(|n| c.slowlog_log_slower_than = n),
+        mutable: true,
+    },
+    Param {
+        name: "slowlog-max-len",
+        get: |c| c.slowlog_max_len.to_string(),
+        set: |c, v| int_in(v, 0, i64::MAX).map(|n| c.slowlog_max_len = n),
+        mutable: true,
+    },
+    Param {
+        name: "latency-tracking",
+        get: |c| yes_no(c.latency_tracking),
+        set: |c, v| parse_yes_no(v).map(|b| c.latency_tracking = b),
+        mutable: true,
+    },
+    Param {
+        name: "latency-tracking-info-percentiles",
+        get: |c| c.latency_tracking_info_percentiles.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(" "),
+        set: |c, v| {
+            let mut ps = Vec::new();
+            for w in v.join(" ").split_whitespace() {
+                match w.parse::<f64>() {
+                    Ok(p) if (0.0..=100.0).contains(&p) => ps.push(p),
+                    Ok(_) => {
+                        return Err("latency-tracking-info-percentiles parameters should sit between [0.0,100.0]".into())
+                    }
+                    Err(_) => return Err("Invalid latency-tracking-info-percentiles parameters".into()),
+                }
+            }
+            c.latency_tracking_info_percentiles = ps;
+            Ok(())
+        },
+        mutable: true,
+    },
+    Param {
+        name: "client-query-buffer-limit",
+        get: |c| c.client_query_buffer_limit.to_string(),
+        set: |c, v| memory_at_least(v, 1024 * 1024).map(|n| c.client_query_buffer_limit = n),
+        mutable: true,
+    },
+    Param {
+        name: "metrics-port",
+        get: |c| c.metrics_port.to_string(),
+        set: |c, v| int_in(v, 0, 65535).map(|n| c.metrics_port = n),
+        mutable: false,
+    },
     // Features Rhea does not have yet, at Redis's defaults.
     fixed("save", |_| String::new()),
     fixed("appendonly", |_| "no".into()),
@@ -382,13 +460,10 @@ pub const PARAMS: &[Param] = &[
         set: |c, v| int_in(v, 0, i64::MAX).map(|n| c.busy_reply_threshold = n),
         mutable: true,
     },
-    fixed("slowlog-log-slower-than", |_| "10000".into()),
-    fixed("slowlog-max-len", |_| "128".into()),
     fixed("latency-monitor-threshold", |_| "0".into()),
     fixed("lazyfree-lazy-user-flush", |_| "no".into()),
     fixed("activerehashing", |_| "yes".into()),
     fixed("active-expire-effort", |_| "1".into()),
-    fixed("client-query-buffer-limit", |_| "1073741824".into()),
     fixed("enable-debug-command", |_| "no".into()),
     fixed("min-replicas-to-write", |_| "0".into()),
     fixed("repl-diskless-sync", |_| "yes".into()),

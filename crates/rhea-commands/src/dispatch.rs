@@ -1,7 +1,4 @@
 use std::sync::atomic::Ordering;
-use std::sync::OnceLock;
-
-use ahash::HashMap;
 
 use bytes::Bytes;
 use rhea_resp::Out;
@@ -9,6 +6,7 @@ use rhea_resp::Out;
 use rhea_store::Store;
 
 use crate::blocking::{self, BlockWait};
+use crate::obs::CmdIds;
 use crate::table::{flags, CommandSpec};
 use crate::{client::Client, ctx::Ctx, error::CmdError, shared::now_ms, table::CommandTable, Shared};
 
@@ -26,10 +24,21 @@ pub enum Outcome {
 /// order), queues it if a transaction is open, else calls the handler with
 /// the store locked and then serves clients blocked on keys it fed.
 pub fn dispatch(shared: &Shared, client: &mut Client, argv: &[Bytes], out: &mut Out) -> Outcome {
-    match check(shared, client, argv, out) {
+    let outcome = match check(shared, client, argv, out) {
         Some((cmd, sub)) => execute(shared, client, argv, out, cmd, sub),
         None => Outcome::Done,
+    };
+    count_errors(shared, out);
+    outcome
+}
+
+/// Moves the error replies a request wrote into INFO errorstats. Callers
+/// of `check`/`execute` call it after each request.
+pub fn count_errors(shared: &Shared, out: &mut Out) {
+    if !out.error_codes.is_empty() {
+        shared.obs.count_errors(&mut out.error_codes);
     }
+    out.errors_claimed = 0;
 }
 
 /// A command found in the table: the command and, for a container
@@ -37,7 +46,8 @@ pub fn dispatch(shared: &Shared, client: &mut Client, argv: &[Bytes], out: &mut 
 pub type Resolved = (&'static CommandSpec, Option<&'static CommandSpec>);
 
 /// The checks before a command runs. None if the request was answered
-/// here (an error, or QUEUED inside MULTI).
+/// here (an error, or QUEUED inside MULTI); a command refused once found
+/// counts in its `rejected_calls`.
 pub fn check(shared: &Shared, client: &mut Client, argv: &[Bytes], out: &mut Out) -> Option<Resolved> {
     let table = CommandTable::get();
     let (cmd, sub) = match table.resolve(argv) {
@@ -49,33 +59,44 @@ pub fn check(shared: &Shared, client: &mut Client, argv: &[Bytes], out: &mut Out
         }
     };
     let spec = sub.unwrap_or(cmd);
+    let ids = CmdIds::get();
+    let idx = ids.index(spec);
+    let rejected = |client: &mut Client, out: &mut Out, msg: &str| {
+        shared.obs.rejected(idx);
+        reject(client, out, msg)
+    };
     let fullname = || match sub {
         Some(s) => format!("{}|{}", cmd.name, s.name),
         None => cmd.name.to_string(),
     };
     if !spec.arity_ok(argv.len()) {
-        return reject(client, out, &CmdError::Arity(fullname()).to_string());
+        return rejected(client, out, &CmdError::Arity(fullname()).to_string());
     }
     if !client.authenticated && !spec.has(flags::NO_AUTH) {
-        return reject(client, out, "NOAUTH Authentication required.");
+        return rejected(client, out, "NOAUTH Authentication required.");
     }
     let now = now_ms();
     if shared.maxmemory.load(Ordering::Relaxed) != 0 && refuse_for_memory(shared, client, cmd, spec, out, now) {
-        return reject(client, out, crate::memory::OOM_ERROR);
+        return rejected(client, out, crate::memory::OOM_ERROR);
     }
     if client.subscriptions > 0 && !out.resp3 && !ALLOWED_WHEN_SUBSCRIBED.contains(&cmd.name) {
         let msg = format!(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
             fullname()
         );
-        return reject(client, out, &msg);
+        return rejected(client, out, &msg);
+    }
+    let meta = ids.metas.get(idx);
+    if meta.is_some_and(|m| m.keyspace) && client.info.monitor.load(Ordering::Relaxed) {
+        // A MONITOR client is a replica to Redis.
+        return rejected(client, out, "ERR Replica can't interact with the keyspace");
     }
     client.info.last_interaction_ms.store(now, Ordering::Relaxed);
-    client.info.last_cmd.store(command_code(cmd, sub), Ordering::Relaxed);
+    client.info.last_cmd.store(meta.map_or(0, |m| m.code), Ordering::Relaxed);
     if let Some(queue) = client.multi.as_mut() {
         if !RUN_INSIDE_MULTI.contains(&cmd.name) {
             if spec.has(flags::NO_MULTI) {
-                return reject(client, out, "ERR Command not allowed inside a transaction");
+                return rejected(client, out, "ERR Command not allowed inside a transaction");
             }
             queue.push(argv.to_vec());
             out.simple("QUEUED");
@@ -99,10 +120,12 @@ pub fn execute(
     let Some(mut store) = crate::scripting::lock_store(shared, cmd, sub, argv, out) else {
         return Outcome::Done;
     };
-    let now = now_ms();
+    // One clock read for the request's stamp and the start of its timing.
+    let start_ns = crate::obs::realtime_ns();
+    let now = (start_ns / 1_000_000) as i64;
     let rng = fastrand::Rng::with_seed(fastrand::u64(..));
     let mut ctx = Ctx { store: &mut store, out, client, shared, now_ms: now, rng };
-    run(&mut ctx, spec, argv);
+    run_indexed(&mut ctx, spec, CmdIds::get().index(spec), argv, start_ns);
     ctx.flush_expired();
     let resp3 = ctx.out.resp3;
     let outcome = match client.block.take() {
@@ -175,6 +198,47 @@ fn reject<T>(client: &mut Client, out: &mut Out, msg: &str) -> Option<T> {
 /// it costs one error reply and a log line instead of the connection (and
 /// the store lock is not poisoned: parking_lot locks don't poison).
 fn run(ctx: &mut Ctx, spec: &CommandSpec, argv: &[Bytes]) {
+    let idx = CmdIds::get().index(spec);
+    run_indexed(ctx, spec, idx, argv, crate::obs::realtime_ns());
+}
+
+/// `run` with the command's `CmdIds` index and start time (`realtime_ns`)
+/// already known, plus what Redis's `call()` does around the handler:
+/// command statistics, the slow log and MONITOR.
+fn run_indexed(ctx: &mut Ctx, spec: &CommandSpec, idx: usize, argv: &[Bytes], start: u64) {
+    let obs = &ctx.shared.obs;
+    let monitoring = obs.monitor_count.load(Ordering::Relaxed) > 0;
+    let meta = CmdIds::get().metas.get(idx);
+    if monitoring && meta.is_some_and(|m| m.monitor_before) {
+        feed_monitors(ctx, argv);
+    }
+    let errors_before = ctx.out.error_codes.len();
+    call_handler(ctx, spec, argv);
+    let nanos = crate::obs::realtime_ns().saturating_sub(start);
+    let errors = ctx.out.error_codes.len();
+    let failed = errors > errors_before.max(ctx.out.errors_claimed);
+    ctx.out.errors_claimed = errors;
+    // A command that blocked is counted when it is served, as in Redis.
+    if ctx.client.block.is_none() {
+        obs.record(idx, nanos, failed);
+        if obs.is_slow(nanos / 1000) {
+            obs.slowlog_push(idx, nanos / 1000, ctx.now_ms, argv, &ctx.client.info);
+        }
+    }
+    // MONITOR sees a blocking command when it is called, not again when it
+    // is served, as in Redis.
+    if monitoring && !ctx.client.serving_blocked && meta.is_some_and(|m| !m.skip_monitor && !m.monitor_before) {
+        feed_monitors(ctx, argv);
+    }
+}
+
+fn feed_monitors(ctx: &Ctx, argv: &[Bytes]) {
+    let limit = ctx.shared.config.read().obuf_limits[1];
+    let source = if ctx.client.in_script { "lua" } else { &ctx.client.info.addr };
+    ctx.shared.obs.feed_monitors(ctx.client.db, source, argv, limit);
+}
+
+fn call_handler(ctx: &mut Ctx, spec: &CommandSpec, argv: &[Bytes]) {
     let reply_start = ctx.out.len();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (spec.handler)(ctx, argv)));
     match result {
@@ -236,29 +300,10 @@ pub fn disconnect(shared: &Shared, client: &mut Client) {
     unwatch_all(&mut store, client);
     shared.pubsub.lock().remove_client(client.id);
     client.subscriptions = 0;
+    shared.obs.remove_monitor(client.id);
 }
 
-/// The code `ClientInfo::last_cmd` stores for a command: its index in
-/// `CommandTable::all` plus one, and for a subcommand, its index in the
-/// parent's `subcommands` plus one shifted left by 16 bits. A map from the
-/// spec's address makes this one hash lookup per command.
-pub fn command_code(cmd: &'static CommandSpec, sub: Option<&'static CommandSpec>) -> usize {
-    static CODES: OnceLock<HashMap<usize, usize>> = OnceLock::new();
-    let codes = CODES.get_or_init(|| {
-        let mut m = HashMap::default();
-        for (i, c) in CommandTable::get().all.iter().enumerate() {
-            m.insert(*c as *const CommandSpec as usize, i + 1);
-            for (j, s) in c.subcommands.iter().enumerate() {
-                m.insert(s as *const CommandSpec as usize, (i + 1) | ((j + 1) << 16));
-            }
-        }
-        m
-    });
-    let spec = sub.unwrap_or(cmd);
-    codes.get(&(spec as *const CommandSpec as usize)).copied().unwrap_or(0)
-}
-
-/// The full name (`get`, `client|list`) of a `command_code`, if any.
+/// The full name (`get`, `client|list`) of a `CmdMeta::code`, if any.
 pub fn command_name(code: usize) -> Option<String> {
     let all = &CommandTable::get().all;
     let cmd = all.get((code & 0xffff).checked_sub(1)?)?;

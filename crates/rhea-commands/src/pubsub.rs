@@ -361,7 +361,7 @@ impl<'a> Frames<'a> {
         let slot = if resp3 { &mut self.resp3 } else { &mut self.resp2 };
         slot.get_or_insert_with(|| {
             let size = 16 + parts.iter().map(|p| p.len() + 16).sum::<usize>();
-            let mut out = Out { buf: BytesMut::with_capacity(size), resp3 };
+            let mut out = Out { buf: BytesMut::with_capacity(size), resp3, ..Default::default() };
             out.push(parts.len());
             for p in parts {
                 out.bulk(p);

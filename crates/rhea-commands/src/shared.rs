@@ -1,6 +1,6 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use parking_lot::{Mutex, RwLock};
 use rhea_store::Store;
@@ -9,7 +9,7 @@ use crate::{blocking::Blocking, client::ClientRegistry, config::Config, pubsub::
 
 /// Wall-clock time in unix milliseconds: the stamp put on each request.
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    crate::obs::realtime_ms()
 }
 
 /// Server-wide counters (INFO stats).
@@ -35,6 +35,8 @@ pub struct Shared {
     /// Pub/sub subscriptions. Locked after the store when both are needed.
     pub pubsub: Mutex<PubSub>,
     pub stats: ServerStats,
+    /// Command statistics, slow log, MONITOR, CLIENT PAUSE.
+    pub obs: crate::obs::Obs,
     pub next_client_id: AtomicU64,
     pub started: Instant,
     /// The Lua engine and the running script's status (BUSY, SCRIPT KILL).
@@ -70,7 +72,9 @@ impl Shared {
         store.set_eviction(config.eviction);
         let maxmemory = AtomicU64::new(config.maxmemory);
         let run_id = (0..40).map(|_| char::from_digit(fastrand::u32(0..16), 16).unwrap_or('0')).collect();
+        let obs = crate::obs::Obs::new(&config);
         Shared {
+            obs,
             store: Mutex::new(store),
             config: RwLock::new(config),
             clients: ClientRegistry::default(),

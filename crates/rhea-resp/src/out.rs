@@ -9,11 +9,18 @@ use crate::number::fmt_double;
 pub struct Out {
     pub buf: BytesMut,
     pub resp3: bool,
+    /// The code (first word) of every error reply written since the server
+    /// last collected them, for INFO errorstats. Errors are rare, so the
+    /// allocation stays off the hot path.
+    pub error_codes: Vec<Box<str>>,
+    /// How many of `error_codes` a command already counted as its own
+    /// failure: an EXEC is not failed by the errors of the commands inside.
+    pub errors_claimed: usize,
 }
 
 impl Out {
     pub fn new(resp3: bool) -> Self {
-        Out { buf: BytesMut::with_capacity(16 * 1024), resp3 }
+        Out { buf: BytesMut::with_capacity(16 * 1024), resp3, error_codes: Vec::new(), errors_claimed: 0 }
     }
 
     pub fn len(&self) -> usize {
@@ -42,6 +49,14 @@ impl Out {
 
     /// `-<msg>\r\n`. `msg` carries its own code (`ERR ...`, `WRONGTYPE ...`).
     pub fn error(&mut self, msg: &str) {
+        // As Redis's afterErrorReply: the text before a space in the first
+        // 32 bytes, else ERR.
+        let head = &msg.as_bytes()[..msg.len().min(32)];
+        let code = match head.iter().position(|&c| c == b' ') {
+            Some(n) if n > 0 => &msg[..n],
+            _ => "ERR",
+        };
+        self.error_codes.push(code.into());
         self.buf.put_u8(b'-');
         self.put_line_text(msg.as_bytes());
     }

@@ -6,10 +6,14 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use rhea_cluster::Cluster;
 use rhea_commands::blocking::BlockWait;
+use rhea_commands::client::ReplyMode;
+use rhea_commands::obs::CmdIds;
 use rhea_commands::replicated::{self, Kind, Reply, Request, Route};
 use rhea_commands::table::flags;
 use rhea_commands::CommandSpec;
-use rhea_commands::{check, disconnect, dispatch, execute, now_ms, Client, ClientInfo, Outcome, Shared};
+use rhea_commands::{
+    check, count_errors, disconnect, dispatch, execute, now_ms, Client, ClientInfo, CommandTable, Outcome, Shared,
+};
 use rhea_resp::{Out, RequestParser};
 use rhea_store::Sds;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -88,10 +92,12 @@ impl Conn {
                     Ok(0) | Err(_) => return Err(Closed),
                     Ok(n) => {
                         self.shared.stats.total_net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                        self.after_read()?;
                     }
                 },
             }
             self.process_buffer(killed.as_mut()).await?;
+            self.publish_buffer_sizes();
             self.flush(0).await?;
             if self.client.close_after_reply || self.info.killed.load(Ordering::Acquire) {
                 return Err(Closed);
@@ -106,9 +112,14 @@ impl Conn {
             let cluster = cluster.clone();
             return self.process_buffer_cluster(&cluster, killed).await;
         }
+        let obuf_hard = self.shared.obs.obuf_normal[0].load(Ordering::Relaxed) as usize;
         loop {
             match self.parser.parse(&mut self.buf, &mut self.argv) {
                 Ok(true) => {
+                    if self.shared.obs.pause.until_ms.load(Ordering::Relaxed) != 0 {
+                        self.wait_while_paused(killed.as_mut()).await?;
+                    }
+                    let reply_start = self.out.len();
                     let outcome = if may_run_a_script(&self.argv) {
                         self.dispatch_off_thread().await?
                     } else {
@@ -116,7 +127,20 @@ impl Conn {
                     };
                     if let Outcome::Blocked(wait) = outcome {
                         self.flush(0).await?;
-                        self.wait_unblocked(wait, killed.as_mut()).await?;
+                        self.info.blocked.store(true, Ordering::Relaxed);
+                        let r = self.wait_unblocked(wait, killed.as_mut()).await;
+                        self.info.blocked.store(false, Ordering::Relaxed);
+                        r?;
+                    }
+                    if self.client.reply != ReplyMode::On {
+                        self.drop_reply(reply_start);
+                    }
+                    if obuf_hard > 0 && counted_obuf(self.out.len()) >= obuf_hard && self.normal_class() {
+                        // Redis closes such a client without sending what it
+                        // has buffered: the replies are lost anyway.
+                        debug!(client = self.client.id, "output buffer limit reached, closing connection");
+                        self.out.buf.clear();
+                        return Err(Closed);
                     }
                     if self.client.close_after_reply {
                         break;
@@ -147,9 +171,14 @@ impl Conn {
         loop {
             match self.parser.parse(&mut self.buf, &mut self.argv) {
                 Ok(true) => {
-                    let Some((cmd, sub)) = check(&self.shared, &mut self.client, &self.argv, &mut self.out) else {
-                        continue;
-                    };
+                    if self.shared.obs.pause.until_ms.load(Ordering::Relaxed) != 0 {
+                        self.propose(cluster, Kind::Batch, &mut writes).await;
+                        self.wait_while_paused(killed.as_mut()).await?;
+                    }
+                    let reply_start = self.out.len();
+                    let checked = check(&self.shared, &mut self.client, &self.argv, &mut self.out);
+                    count_errors(&self.shared, &mut self.out);
+                    let Some((cmd, sub)) = checked else { continue };
                     if cmd.name == "rhea" {
                         if let Some(change) = rhea_commands::families::cluster::parse_membership(&self.argv) {
                             self.propose(cluster, Kind::Batch, &mut writes).await;
@@ -193,9 +222,19 @@ impl Conn {
                     } else {
                         execute(&self.shared, &mut self.client, &self.argv, &mut self.out, cmd, sub)
                     };
+                    count_errors(&self.shared, &mut self.out);
                     if let Outcome::Blocked(wait) = outcome {
                         self.flush(0).await?;
-                        self.wait_unblocked(wait, killed.as_mut()).await?;
+                        self.info.blocked.store(true, Ordering::Relaxed);
+                        let r = self.wait_unblocked(wait, killed.as_mut()).await;
+                        self.info.blocked.store(false, Ordering::Relaxed);
+                        r?;
+                    }
+                    // Replies of writes batched into the log are not
+                    // dropped here: CLIENT REPLY OFF is honoured for what
+                    // runs locally.
+                    if self.client.reply != ReplyMode::On {
+                        self.drop_reply(reply_start);
                     }
                     if self.client.close_after_reply {
                         break;
@@ -372,6 +411,89 @@ impl Conn {
         }
     }
 
+    /// Checks the unparsed input against `client-query-buffer-limit`: a
+    /// client that sends more than that without completing a request is
+    /// disconnected, as Redis does.
+    fn after_read(&mut self) -> Result<(), Closed> {
+        let limit = self.shared.obs.query_buffer_limit.load(Ordering::Relaxed);
+        if limit > 0 && self.buf.len() as u64 > limit {
+            tracing::warn!(client = self.client.id, addr = %self.info.addr, "closing client that reached max query buffer length");
+            return Err(Closed);
+        }
+        self.info.qbuf.store(self.buf.len(), Ordering::Relaxed);
+        self.info.qbuf_cap.store(self.buf.capacity(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Records the buffer figures CLIENT LIST shows, once per batch.
+    fn publish_buffer_sizes(&self) {
+        let i = &self.info;
+        let qbuf = self.buf.len();
+        i.qbuf.store(qbuf, Ordering::Relaxed);
+        i.qbuf_cap.store(self.buf.capacity(), Ordering::Relaxed);
+        if qbuf > i.qbuf_peak.load(Ordering::Relaxed) {
+            i.qbuf_peak.store(qbuf, Ordering::Relaxed);
+        }
+        i.obuf_cap.store(self.out.buf.capacity(), Ordering::Relaxed);
+        match &self.client.multi {
+            None => i.multi.store(-1, Ordering::Relaxed),
+            Some(q) => {
+                i.multi.store(q.len() as i64, Ordering::Relaxed);
+                let mem: usize = q.iter().flat_map(|argv| argv.iter().map(|a| a.len())).sum();
+                i.multi_mem.store(mem, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Output-buffer class: pub/sub and MONITOR clients have their own
+    /// limits, checked where their messages are queued.
+    fn normal_class(&self) -> bool {
+        self.client.subscriptions == 0 && !self.info.monitor.load(Ordering::Relaxed)
+    }
+
+    /// CLIENT REPLY OFF/SKIP: drops the reply of the command just run.
+    fn drop_reply(&mut self, reply_start: usize) {
+        self.out.buf.truncate(reply_start);
+        self.client.reply = match self.client.reply {
+            // Set by this very command: the next one is skipped too.
+            ReplyMode::SkipNext => ReplyMode::Skip,
+            ReplyMode::Skip => ReplyMode::On,
+            m => m,
+        };
+    }
+
+    /// CLIENT PAUSE: holds the current request while the pause covers it
+    /// (every command in ALL mode; writes, and EXEC of queued writes, in
+    /// WRITE mode), until the pause ends or CLIENT UNPAUSE.
+    async fn wait_while_paused(&mut self, mut killed: Pin<&mut Notified<'_>>) -> Result<(), Closed> {
+        let pause = &self.shared.obs.pause;
+        let write = self.is_pausable_write();
+        loop {
+            let woken = pause.notify.notified();
+            let Some(until) = pause.holds(now_ms(), write) else { return Ok(()) };
+            let left = Duration::from_millis(until.saturating_sub(now_ms()).max(1) as u64);
+            tokio::select! {
+                _ = &mut killed => return Err(Closed),
+                _ = woken => {}
+                _ = tokio::time::sleep(left) => {}
+            }
+        }
+    }
+
+    fn is_pausable_write(&self) -> bool {
+        let ids = CmdIds::get();
+        let pausable = |argv: &[Bytes]| match CommandTable::get().resolve(argv) {
+            Ok((cmd, sub)) => ids.metas.get(ids.index(sub.unwrap_or(cmd))).is_some_and(|m| m.pausable_write),
+            Err(_) => false,
+        };
+        if pausable(&self.argv) {
+            // Queued inside MULTI, a write still waits, as in Redis 7.0.
+            return true;
+        }
+        let is_exec = self.argv.first().is_some_and(|a| a.eq_ignore_ascii_case(b"exec"));
+        is_exec && self.client.multi.as_ref().is_some_and(|q| q.iter().any(|argv| pausable(argv)))
+    }
+
     /// Runs the current request on the blocking pool instead of the runtime
     /// thread. A script may run for seconds; meanwhile the runtime must keep
     /// serving other clients so they get BUSY and can send SCRIPT KILL (with
@@ -436,6 +558,7 @@ impl Conn {
                     Ok(0) | Err(_) => return Err(Closed),
                     Ok(n) => {
                         self.shared.stats.total_net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                        self.after_read()?;
                     }
                 },
             }
@@ -477,16 +600,42 @@ impl Conn {
         if self.info.killed.load(Ordering::Acquire) {
             return Err(Closed);
         }
-        tokio::select! {
-            r = self.stream.write_all(&self.out.buf) => r.map_err(|_| Closed)?,
-            _ = killed => return Err(Closed),
+        self.info.obuf.store(self.out.len(), Ordering::Relaxed);
+        // The normal class's soft limit: a client that leaves more than
+        // `soft` bytes unread for `soft_seconds` is disconnected.
+        let soft = self.shared.obs.obuf_normal[1].load(Ordering::Relaxed) as usize;
+        if soft > 0 && counted_obuf(self.out.len()) >= soft && self.normal_class() {
+            let soft_after = Duration::from_secs(self.shared.obs.obuf_normal[2].load(Ordering::Relaxed));
+            tokio::select! {
+                r = self.stream.write_all(&self.out.buf) => r.map_err(|_| Closed)?,
+                _ = killed => return Err(Closed),
+                _ = tokio::time::sleep(soft_after) => {
+                    debug!(client = self.client.id, "output buffer soft limit reached, closing connection");
+                    return Err(Closed);
+                }
+            }
+        } else {
+            // No timer here: arming one per write costs on every reply.
+            tokio::select! {
+                r = self.stream.write_all(&self.out.buf) => r.map_err(|_| Closed)?,
+                _ = killed => return Err(Closed),
+            }
         }
+        self.info.obuf.store(0, Ordering::Relaxed);
         self.out.buf.clear();
         if pushed > 0 {
             self.info.push_pending.fetch_sub(pushed, Ordering::Relaxed);
         }
         Ok(())
     }
+}
+
+/// The part of a reply buffer that counts against the output buffer
+/// limits. Redis counts only its reply list, not the 16 KB buffer every
+/// client has, so a small limit (`normal 3 3 3`) still lets ordinary
+/// replies through; Rhea does the same.
+fn counted_obuf(len: usize) -> usize {
+    len.saturating_sub(16 * 1024)
 }
 
 /// Requests that can run a Lua script (EXEC may hold EVALs).

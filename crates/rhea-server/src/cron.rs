@@ -23,15 +23,23 @@ pub async fn run(shared: Arc<Shared>) {
         if shared.shutting_down() {
             return;
         }
+        // As Redis: no active expiry while clients are paused (CLIENT PAUSE
+        // is how a failover freezes the dataset).
+        let paused = shared.obs.pause.holds(now_ms(), true).is_some();
         match shared.cluster.get() {
             // Only the leader decides that keys expired, and the log carries
             // the decision: followers hide expired keys but never remove them
             // on their own.
             Some(cluster) if cluster.is_leader() => {
-                propose_expired(&shared, cluster).await;
+                // Evictions go on during a pause (memory must stay bounded);
+                // expiry waits, as in Redis.
+                if !paused {
+                    propose_expired(&shared, cluster).await;
+                }
                 propose_evictions(&shared, cluster).await;
             }
             Some(_) => {}
+            None if paused => {}
             None => active_expire(&shared, tick * CYCLE_BUDGET_PERCENT / 100),
         }
         rhea_commands::memory::sample_peak(&shared);
@@ -121,9 +129,37 @@ fn close_idle_clients(shared: &Shared) {
     }
     let now = now_ms();
     for c in shared.clients.snapshot() {
+        // As Redis: subscribers, MONITOR clients (replicas to Redis) and
+        // clients blocked in BLPOP and the like wait by design.
+        let waiting = c.blocked.load(Ordering::Relaxed)
+            || c.monitor.load(Ordering::Relaxed)
+            || c.sub_count.load(Ordering::Relaxed)
+                + c.psub_count.load(Ordering::Relaxed)
+                + c.ssub_count.load(Ordering::Relaxed)
+                > 0;
         let idle = now - c.last_interaction_ms.load(Ordering::Relaxed);
-        if idle > timeout as i64 * 1000 {
+        if !waiting && idle > timeout as i64 * 1000 {
             c.kill();
         }
+    }
+}
+
+/// Samples the counters behind INFO's instantaneous_* rates every 100 ms,
+/// as Redis's serverCron does (16 samples averaged).
+pub async fn sample_metrics(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if shared.shutting_down() {
+            return;
+        }
+        let st = &shared.stats;
+        shared.obs.sample(
+            now_ms(),
+            st.total_commands_processed.load(Ordering::Relaxed),
+            st.total_net_input_bytes.load(Ordering::Relaxed),
+            st.total_net_output_bytes.load(Ordering::Relaxed),
+        );
     }
 }

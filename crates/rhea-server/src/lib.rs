@@ -5,6 +5,7 @@
 mod connection;
 mod cron;
 mod listener;
+mod metrics;
 mod shutdown;
 
 pub use listener::{run, ServerError};

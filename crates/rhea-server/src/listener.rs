@@ -4,11 +4,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use rhea_commands::{now_ms, ClientInfo, Config, Shared};
+use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tracing::{info, warn};
 
-use crate::{connection, cron, shutdown};
+use tracing::{debug, info, warn};
+
+use crate::{connection, cron, metrics, shutdown};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -81,6 +83,15 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     }
     tokio::spawn(shutdown::on_signal(shared.clone()));
     tokio::spawn(cron::run(shared.clone()));
+    tokio::spawn(cron::sample_metrics(shared.clone()));
+    let metrics_port = shared.config.read().metrics_port;
+    if metrics_port != 0 {
+        let host = binds.first().cloned().unwrap_or_else(|| "127.0.0.1".into());
+        let addr = format!("{host}:{metrics_port}");
+        let l = TcpListener::bind(&addr).await.map_err(|source| ServerError::Bind { addr: addr.clone(), source })?;
+        info!(%addr, "metrics endpoint ready (GET /metrics)");
+        tokio::spawn(metrics::serve(l, shared.clone()));
+    }
     let mut tasks = Vec::new();
     for l in listeners {
         tasks.push(tokio::spawn(accept_loop(l, shared.clone())));
@@ -114,14 +125,16 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 continue;
             }
         };
-        shared.stats.total_connections_received.fetch_add(1, Ordering::Relaxed);
         let maxclients = shared.config.read().maxclients;
         if shared.clients.len() >= maxclients {
+            // As Redis: counted as rejected, not as received.
             shared.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
             tokio::spawn(reject(stream));
             continue;
         }
+        shared.stats.total_connections_received.fetch_add(1, Ordering::Relaxed);
         let _ = stream.set_nodelay(true);
+        set_keepalive(&stream, shared.config.read().tcp_keepalive);
         let laddr = stream.local_addr().map(|a| a.to_string()).unwrap_or_default();
         let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
         let (info, push_rx) = ClientInfo::new(id, fmt_addr(peer), laddr, now_ms());
@@ -133,6 +146,23 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             connection::serve(stream, shared.clone(), info, push_rx).await;
             shared.clients.unregister(id);
         });
+    }
+}
+
+/// Redis's anetKeepAlive: probes after `secs` idle, then every third of
+/// that, dropping the connection after 3 unanswered probes, so a peer
+/// that vanished (no FIN: a crashed host, a dropped NAT entry) stops
+/// holding a client slot.
+fn set_keepalive(stream: &TcpStream, secs: u64) {
+    if secs == 0 {
+        return;
+    }
+    let ka = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(secs))
+        .with_interval(Duration::from_secs((secs / 3).max(1)))
+        .with_retries(3);
+    if let Err(e) = socket2::SockRef::from(stream).set_tcp_keepalive(&ka) {
+        debug!(error = %e, "could not set SO_KEEPALIVE");
     }
 }
 

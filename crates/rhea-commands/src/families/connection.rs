@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 
 use super::{arg_i64, is};
-use crate::client::ClientInfo;
+use crate::client::{ClientInfo, ReplyMode};
 use crate::dispatch::command_name;
 use crate::error::{CmdError, CmdResult};
 use crate::table::{flags::*, CommandSpec};
@@ -133,6 +133,27 @@ pub const COMMANDS: &[CommandSpec] = &[
                 ..conn("no-evict", 3, ADMIN | NOSCRIPT | LOADING | STALE, client_no_evict)
             },
             CommandSpec {
+                acl: CLIENT_ADMIN_ACL,
+                summary: "Stop processing commands from clients for some time",
+                since: "2.9.50",
+                complexity: "O(1)",
+                ..conn("pause", -3, ADMIN | NOSCRIPT | LOADING | STALE, client_pause)
+            },
+            CommandSpec {
+                acl: CLIENT_ADMIN_ACL,
+                summary: "Resume processing of clients that were paused",
+                since: "6.2.0",
+                complexity: "O(N) Where N is the number of paused clients",
+                ..conn("unpause", 2, ADMIN | NOSCRIPT | LOADING | STALE, client_unpause)
+            },
+            CommandSpec {
+                acl: CLIENT_ACL,
+                summary: "Instruct the server whether to reply to commands",
+                since: "3.2.0",
+                complexity: "O(1)",
+                ..conn("reply", 3, NOSCRIPT | LOADING | STALE, client_reply)
+            },
+            CommandSpec {
                 acl: CLIENT_ACL,
                 summary: "Show helpful text about the different subcommands",
                 since: "5.0.0",
@@ -201,6 +222,10 @@ fn reset(ctx: &mut Ctx, _argv: &[Bytes]) -> CmdResult {
     ctx.client.select(0);
     *ctx.client.info.name.lock() = None;
     ctx.client.info.no_evict.store(false, Ordering::Relaxed);
+    ctx.client.reply = ReplyMode::On;
+    if ctx.client.info.monitor.swap(false, Ordering::Relaxed) {
+        ctx.shared.obs.remove_monitor(ctx.client.id);
+    }
     // As after connecting: authenticated only when no password is needed.
     ctx.client.authenticated = ctx.shared.config.read().requirepass.is_empty();
     ctx.out.simple("RESET");
@@ -408,40 +433,64 @@ fn subscription_counts(c: &ClientInfo) -> [usize; 3] {
     [c.sub_count.load(Ordering::Relaxed), c.psub_count.load(Ordering::Relaxed), c.ssub_count.load(Ordering::Relaxed)]
 }
 
-/// One CLIENT LIST line (without the newline), fields in Redis 7.0's order.
-/// Buffer sizes are Rhea's estimates: the reply buffer is per batch, not
-/// per client, so they are reported as Redis reports an idle client.
-pub fn client_line(c: &ClientInfo, now_ms: i64, s: &mut String) {
+/// One CLIENT LIST line (without the newline): Redis 7.0's fields in its
+/// order, then 7.2's lib-name and lib-ver. `argv_mem` is the bytes of the
+/// command the client is running (only the caller is ever mid-command).
+/// Buffer figures are those the connection stored after its last batch;
+/// obl/omem count every reply byte not yet written (Rhea has one buffer,
+/// not Redis's 16 KB block plus a list, so oll is always 0).
+pub fn client_line(c: &ClientInfo, now_ms: i64, argv_mem: usize, s: &mut String) {
     let name = c.name.lock().clone();
     let name = name.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
+    let lib_name = c.lib_name.lock().clone();
+    let lib_name = lib_name.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
+    let lib_ver = c.lib_ver.lock().clone();
+    let lib_ver = lib_ver.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
     let age = c.created.elapsed().as_secs();
     let idle = (now_ms - c.last_interaction_ms.load(Ordering::Relaxed)).max(0) / 1000;
     let [sub, psub, ssub] = subscription_counts(c);
-    let flags = match (sub + psub + ssub > 0, c.no_evict.load(Ordering::Relaxed)) {
-        (true, true) => "Pe",
-        (true, false) => "P",
-        (false, true) => "e",
-        (false, false) => "N",
-    };
+    let multi = c.multi.load(Ordering::Relaxed);
+    let mut flags = String::new();
+    for (on, f) in [
+        (c.monitor.load(Ordering::Relaxed), 'O'),
+        (sub + psub + ssub > 0, 'P'),
+        (multi >= 0, 'x'),
+        (c.blocked.load(Ordering::Relaxed), 'b'),
+        (c.no_evict.load(Ordering::Relaxed), 'e'),
+    ] {
+        if on {
+            flags.push(f);
+        }
+    }
+    if flags.is_empty() {
+        flags.push('N');
+    }
+    let qbuf = c.qbuf.load(Ordering::Relaxed);
+    let rbs = c.qbuf_cap.load(Ordering::Relaxed);
+    let obuf = c.obuf.load(Ordering::Relaxed) + c.push_pending.load(Ordering::Relaxed);
+    let multi_mem = c.multi_mem.load(Ordering::Relaxed);
+    let tot_mem = rbs
+        + c.obuf_cap.load(Ordering::Relaxed)
+        + c.push_pending.load(Ordering::Relaxed)
+        + argv_mem
+        + multi_mem
+        + std::mem::size_of::<ClientInfo>();
     let cmd = command_name(c.last_cmd.load(Ordering::Relaxed)).unwrap_or_else(|| "NULL".into());
     let _ = write!(
         s,
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 qbuf=0 \
-         qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=16384 events=r cmd={} \
-         user=default redir=-1 resp={}",
+        "id={} addr={} laddr={} fd={} name={name} age={age} idle={idle} flags={flags} db={} sub={sub} psub={psub} \
+         ssub={ssub} multi={multi} qbuf={qbuf} qbuf-free={} argv-mem={argv_mem} multi-mem={multi_mem} rbs={rbs} \
+         rbp={} obl={} oll=0 omem={obuf} tot-mem={tot_mem} events={} cmd={cmd} user=default redir=-1 resp={} \
+         lib-name={lib_name} lib-ver={lib_ver}",
         c.id,
         c.addr,
         c.laddr,
         c.fd.load(Ordering::Relaxed),
-        name,
-        age,
-        idle,
-        flags,
         c.db.load(Ordering::Relaxed),
-        sub,
-        psub,
-        ssub,
-        cmd,
+        rbs.saturating_sub(qbuf),
+        c.qbuf_peak.load(Ordering::Relaxed),
+        obuf.min(16 * 1024),
+        if obuf > 0 { "rw" } else { "r" },
         c.resp.load(Ordering::Relaxed),
     );
 }
@@ -473,17 +522,20 @@ fn client_list(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
         clients
     };
     let mut text = String::new();
+    let me = ctx.client.id;
+    let argv_mem = argv.iter().map(|a| a.len()).sum::<usize>();
     for c in &selected {
-        client_line(c, ctx.now_ms, &mut text);
+        client_line(c, ctx.now_ms, if c.id == me { argv_mem } else { 0 }, &mut text);
         text.push('\n');
     }
     ctx.out.verbatim("txt", text.as_bytes());
     Ok(())
 }
 
-fn client_info(ctx: &mut Ctx, _argv: &[Bytes]) -> CmdResult {
+fn client_info(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     let mut text = String::new();
-    client_line(&ctx.client.info, ctx.now_ms, &mut text);
+    let argv_mem = argv.iter().map(|a| a.len()).sum::<usize>();
+    client_line(&ctx.client.info, ctx.now_ms, argv_mem, &mut text);
     text.push('\n');
     ctx.out.verbatim("txt", text.as_bytes());
     Ok(())
@@ -496,6 +548,8 @@ struct KillFilter<'a> {
     ctype: Option<ClientType>,
     addr: Option<&'a [u8]>,
     laddr: Option<&'a [u8]>,
+    /// Redis 7.4's MAXAGE: clients connected at least this many seconds.
+    max_age: Option<u64>,
     skipme: bool,
 }
 
@@ -518,6 +572,11 @@ fn parse_kill(argv: &[Bytes]) -> Result<KillFilter<'_>, CmdError> {
             f.addr = Some(val);
         } else if is(opt, "laddr") {
             f.laddr = Some(val);
+        } else if is(opt, "maxage") {
+            match arg_i64(val) {
+                Ok(n) if n >= 0 => f.max_age = Some(n as u64),
+                _ => return Err(CmdError::err("maxage is not an integer or out of range")),
+            }
         } else if is(opt, "user") {
             if &val[..] != b"default" {
                 return Err(CmdError::err(format!("No such user '{}'", String::from_utf8_lossy(val))));
@@ -557,6 +616,7 @@ fn client_kill(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
             && f.ctype.is_none_or(|t| type_of(&c) == t)
             && f.addr.is_none_or(|a| c.addr.as_bytes() == a)
             && f.laddr.is_none_or(|a| c.laddr.as_bytes() == a)
+            && f.max_age.is_none_or(|m| c.created.elapsed().as_secs() >= m)
             && !(f.skipme && c.id == me);
         if matches {
             kill(ctx, &c, me);
@@ -574,6 +634,49 @@ fn kill(ctx: &mut Ctx, c: &ClientInfo, me: u64) {
     } else {
         c.kill();
     }
+}
+
+fn client_pause(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    if argv.len() > 4 {
+        return Err(super::observability::wrong_args(&argv[1], "CLIENT"));
+    }
+    let timeout = arg_i64(&argv[2]).map_err(|_| CmdError::err("timeout is not an integer or out of range"))?;
+    if timeout < 0 {
+        return Err(CmdError::err("timeout is negative"));
+    }
+    let all = match argv.get(3) {
+        None => true,
+        Some(m) if is(m, "all") => true,
+        Some(m) if is(m, "write") => false,
+        Some(_) => return Err(CmdError::err("CLIENT PAUSE mode must be WRITE or ALL")),
+    };
+    ctx.shared.obs.pause.pause(ctx.now_ms.saturating_add(timeout).max(1), all);
+    ctx.out.ok();
+    Ok(())
+}
+
+fn client_unpause(ctx: &mut Ctx, _argv: &[Bytes]) -> CmdResult {
+    ctx.shared.obs.pause.unpause();
+    ctx.out.ok();
+    Ok(())
+}
+
+/// CLIENT REPLY: the connection drops the replies (see `ReplyMode`).
+fn client_reply(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
+    let mode = &argv[2];
+    if is(mode, "on") {
+        ctx.client.reply = ReplyMode::On;
+        ctx.out.ok();
+    } else if is(mode, "off") {
+        ctx.client.reply = ReplyMode::Off;
+    } else if is(mode, "skip") {
+        if ctx.client.reply != ReplyMode::Off {
+            ctx.client.reply = ReplyMode::SkipNext;
+        }
+    } else {
+        return Err(CmdError::Syntax);
+    }
+    Ok(())
 }
 
 const CLIENT_HELP: &[&str] = &[

@@ -9,6 +9,7 @@ pub mod hyperloglog;
 pub mod keys;
 pub mod lists;
 pub mod memory;
+pub mod observability;
 pub mod pubsub;
 pub mod scripting;
 pub mod server;
@@ -42,6 +43,7 @@ pub const ALL: &[&[CommandSpec]] = &[
     pubsub::COMMANDS,
     cluster::COMMANDS,
     memory::COMMANDS,
+    observability::COMMANDS,
 ];
 
 /// An integer argument, with Redis's error when it is not one.

@@ -357,6 +357,21 @@ fn info(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     Ok(())
 }
 
+/// The text of one INFO section (without the verbatim wrapper), for the
+/// metrics endpoint: it reports exactly what INFO reports.
+pub fn info_section_text(shared: &crate::Shared, section: &str) -> String {
+    let (info, _rx) = crate::ClientInfo::new(0, String::new(), String::new(), 0);
+    let mut client = crate::Client::new(std::sync::Arc::new(info), true);
+    let mut out = rhea_resp::Out::new(false);
+    let mut store = shared.store.lock();
+    let now_ms = crate::now_ms();
+    let rng = fastrand::Rng::with_seed(0);
+    let mut ctx = Ctx { store: &mut store, out: &mut out, client: &mut client, shared, now_ms, rng };
+    let mut s = String::new();
+    info_section(&mut ctx, section, &mut s);
+    s
+}
+
 /// Redis's bytesToHuman.
 pub fn bytes_to_human(n: u64) -> String {
     let d = n as f64;
@@ -476,15 +491,22 @@ fn info_section(ctx: &mut Ctx, section: &str, s: &mut String) {
         }
         "clients" => {
             let blocked = shared.blocking.lock().len();
+            let clients = shared.clients.snapshot();
             let _ = write!(
                 s,
                 "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\n\
-                 client_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:{}\r\nblocked_clients:{}\r\n\
+                 client_recent_max_input_buffer:{}\r\nclient_recent_max_output_buffer:{}\r\nblocked_clients:{}\r\n\
                  tracking_clients:0\r\nclients_in_timeout_table:{}\r\n",
                 shared.clients.len(),
                 cfg.maxclients,
-                // Output Rhea holds for a client: its pushes not yet written.
-                shared.clients.snapshot().iter().map(|c| c.push_pending.load(Ordering::Relaxed)).max().unwrap_or(0),
+                // The largest input buffer and unwritten output among the
+                // clients (Redis: over the last few seconds).
+                clients.iter().map(|c| c.qbuf_cap.load(Ordering::Relaxed)).max().unwrap_or(0),
+                clients
+                    .iter()
+                    .map(|c| c.obuf.load(Ordering::Relaxed) + c.push_pending.load(Ordering::Relaxed))
+                    .max()
+                    .unwrap_or(0),
                 blocked,
                 blocked,
             );
@@ -510,12 +532,14 @@ fn info_section(ctx: &mut Ctx, section: &str, s: &mut String) {
             let st = &ctx.store.stats;
             let expired = st.expired_keys + ctx.store.dbs.iter().map(|d| d.expired_keys).sum::<u64>();
             let ps = shared.pubsub.lock();
+            let (ops, kin, kout) = shared.obs.instantaneous();
+            let errors = shared.obs.total_error_replies.load(Ordering::Relaxed);
             let _ = write!(
                 s,
                 "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
-                 instantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\n\
-                 total_net_repl_input_bytes:0\r\ntotal_net_repl_output_bytes:0\r\ninstantaneous_input_kbps:0.00\r\n\
-                 instantaneous_output_kbps:0.00\r\ninstantaneous_input_repl_kbps:0.00\r\n\
+                 instantaneous_ops_per_sec:{ops}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\n\
+                 total_net_repl_input_bytes:0\r\ntotal_net_repl_output_bytes:0\r\ninstantaneous_input_kbps:{kin:.2}\r\n\
+                 instantaneous_output_kbps:{kout:.2}\r\ninstantaneous_input_repl_kbps:0.00\r\n\
                  instantaneous_output_repl_kbps:0.00\r\nrejected_connections:{}\r\nsync_full:0\r\n\
                  sync_partial_ok:0\r\nsync_partial_err:0\r\nexpired_keys:{expired}\r\nexpired_stale_perc:0.00\r\n\
                  expired_time_cap_reached_count:0\r\nexpire_cycle_cpu_milliseconds:0\r\nevicted_keys:{}\r\n\
@@ -525,7 +549,7 @@ fn info_section(ctx: &mut Ctx, section: &str, s: &mut String) {
                  slave_expires_tracked_keys:0\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\n\
                  active_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\ntotal_active_defrag_time:0\r\n\
                  current_active_defrag_time:0\r\ntracking_total_keys:0\r\ntracking_total_items:0\r\n\
-                 tracking_total_prefixes:0\r\nunexpected_error_replies:0\r\ntotal_error_replies:0\r\n\
+                 tracking_total_prefixes:0\r\nunexpected_error_replies:0\r\ntotal_error_replies:{errors}\r\n\
                  dump_payload_sanitizations:0\r\ntotal_reads_processed:0\r\ntotal_writes_processed:0\r\n\
                  io_threaded_reads_processed:0\r\nio_threaded_writes_processed:0\r\n",
                 stats.total_connections_received.load(Ordering::Relaxed),
@@ -552,9 +576,9 @@ fn info_section(ctx: &mut Ctx, section: &str, s: &mut String) {
             );
         }
         "modules" => s.push_str("# Modules\r\n"),
-        "commandstats" => s.push_str("# Commandstats\r\n"),
-        "errorstats" => s.push_str("# Errorstats\r\n"),
-        "latencystats" => s.push_str("# Latencystats\r\n"),
+        "commandstats" => super::observability::info_commandstats(shared, s),
+        "errorstats" => super::observability::info_errorstats(shared, s),
+        "latencystats" => super::observability::info_latencystats(shared, s),
         "cluster" => s.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
         "keyspace" => {
             s.push_str("# Keyspace\r\n");
@@ -632,6 +656,7 @@ fn config_set(ctx: &mut Ctx, argv: &[Bytes]) -> CmdResult {
     for (name, value) in &pairs {
         config::set(&mut new_cfg, name, std::slice::from_ref(value)).map_err(|e| failed(name, &e))?;
     }
+    ctx.shared.obs.sync_config(&new_cfg);
     ctx.shared.apply_config(ctx.store, new_cfg);
     ctx.out.ok();
     Ok(())
@@ -648,6 +673,7 @@ fn config_resetstat(ctx: &mut Ctx, _argv: &[Bytes]) -> CmdResult {
     ] {
         c.store(0, Ordering::Relaxed);
     }
+    ctx.shared.obs.reset();
     ctx.store.stats = Default::default();
     for db in &mut ctx.store.dbs {
         db.expired_keys = 0;

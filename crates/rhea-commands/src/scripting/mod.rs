@@ -508,6 +508,7 @@ impl Engine {
         let saved_db = ctx.client.db;
         let saved_in_exec = ctx.client.in_exec;
         ctx.client.in_exec = true;
+        let saved_in_script = std::mem::replace(&mut ctx.client.in_script, true);
         let wrote = Cell::new(false);
         let resp3 = self.resp3.clone();
         let result = {
@@ -539,6 +540,7 @@ impl Engine {
         status.running.store(false, Ordering::Release);
         status.kill.store(false, Ordering::Release);
         ctx.client.in_exec = saved_in_exec;
+        ctx.client.in_script = saved_in_script;
         if ctx.client.db != saved_db {
             ctx.client.select(saved_db);
         }
