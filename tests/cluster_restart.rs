@@ -63,3 +63,42 @@ fn a_lagging_follower_gets_a_snapshot_under_write_load() {
     let log = std::fs::read_to_string(c.log_path(follower)).unwrap_or_default();
     assert!(log.contains("state replaced by the leader's snapshot"), "the follower caught up without a snapshot");
 }
+
+/// The Raft figures of INFO replication are also Prometheus metrics.
+#[test]
+fn raft_figures_are_exported_as_metrics() {
+    let mut c = Cluster::start(3);
+    let leader = c.leader(Duration::from_secs(15)).expect("no leader");
+    let node = (leader + 1) % 3;
+    let port = common::free_port();
+    c.set_arg(node, "metrics-port", &port.to_string());
+    c.restart(node);
+    c.wait_converged(Duration::from_secs(20)).expect("no convergence");
+    let leader = c.leader(Duration::from_secs(15)).expect("no leader");
+    let scrape = || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to the metrics port");
+        s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").expect("send");
+        let mut body = String::new();
+        s.read_to_string(&mut body).expect("read");
+        body
+    };
+    let value = |body: &str, name: &str| -> f64 {
+        body.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{body}"))
+    };
+    // Give the follower a moment to hear the leader after its restart.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let body = loop {
+        let b = scrape();
+        if value(&b, "rhea_raft_leader_id") == c.nodes[leader].id as f64 || std::time::Instant::now() > deadline {
+            break b;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(value(&body, "rhea_raft_leader_id"), c.nodes[leader].id as f64);
+    assert_eq!(value(&body, "rhea_raft_is_leader"), if node == leader { 1.0 } else { 0.0 });
+    assert!(value(&body, "rhea_raft_commit_index") >= 1.0);
+    assert!(value(&body, "rhea_raft_term") >= 1.0);
+}

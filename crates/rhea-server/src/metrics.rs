@@ -310,6 +310,39 @@ impl Collector for RheaCollector {
         ] {
             gauge(&mut enc, metric, help, num(map, field))?;
         }
+        if let Some(cluster) = shared.cluster.get() {
+            let st = cluster.status();
+            let leader = if st.role == rhea_cluster::Role::Leader { 1.0 } else { 0.0 };
+            gauge(&mut enc, "rhea_raft_is_leader", "1 on the leader, 0 elsewhere", leader)?;
+            gauge(&mut enc, "rhea_raft_term", "Raft term", st.term as f64)?;
+            gauge(&mut enc, "rhea_raft_leader_id", "The leader's node id (0 = none known)", st.leader_id as f64)?;
+            gauge(&mut enc, "rhea_raft_commit_index", "Highest log index known committed", st.commit_index as f64)?;
+            gauge(&mut enc, "rhea_raft_applied_index", "Highest log index applied here", st.applied_index as f64)?;
+            gauge(&mut enc, "rhea_raft_last_index", "Last index in this node's log", st.last_index as f64)?;
+            let changes = st.leader_changes;
+            enc.encode_descriptor(
+                "rhea_raft_leader_changes",
+                "Times this node saw the leader change",
+                None,
+                MetricType::Counter,
+            )?
+            .encode_counter::<NoLabelSet, _, u64>(&changes, None)?;
+            if st.role == rhea_cluster::Role::Leader {
+                let mut f = enc.encode_descriptor(
+                    "rhea_raft_follower_lag_entries",
+                    "Leader only: entries a follower is behind the leader's log",
+                    None,
+                    MetricType::Gauge,
+                )?;
+                for p in st.peers.iter().filter(|p| p.id != st.id) {
+                    let id = p.id.to_string();
+                    let lag = prometheus_client::metrics::gauge::ConstGauge::new(
+                        st.last_index.saturating_sub(p.matched) as f64,
+                    );
+                    lag.encode(f.encode_family(&[("node_id", id.as_str())])?)?;
+                }
+            }
+        }
         Ok(())
     }
 }
