@@ -39,6 +39,8 @@ pub struct Options {
     /// Start plain servers without the Raft arguments (only to test the
     /// harness itself: processes, signals, logs, proxies).
     pub plain: bool,
+    /// Give every node a `--sentinel-port` of its own (`Node::sentinel_port`).
+    pub sentinel: bool,
 }
 
 pub struct Node {
@@ -46,6 +48,8 @@ pub struct Node {
     pub id: u64,
     pub port: u16,
     pub raft_port: u16,
+    /// The Sentinel-compatible port (0 = none).
+    pub sentinel_port: u16,
     args: Vec<String>,
     child: Option<Child>,
     paused: bool,
@@ -163,6 +167,10 @@ impl Cluster {
             if let Some(s) = &opts.secret {
                 args.extend(["--cluster-secret".into(), s.clone()]);
             }
+            let sentinel_port = if opts.sentinel { free_port() } else { 0 };
+            if sentinel_port != 0 {
+                args.extend(["--sentinel-port".into(), sentinel_port.to_string()]);
+            }
             args.extend(opts.extra_args.iter().cloned());
             let node_dir = dir.join(format!("node{i}"));
             std::fs::create_dir_all(&node_dir).expect("create a node dir");
@@ -170,6 +178,7 @@ impl Cluster {
                 id: i as u64 + 1,
                 port,
                 raft_port: raft_ports[i],
+                sentinel_port,
                 args,
                 child: None,
                 paused: false,
@@ -245,6 +254,7 @@ impl Cluster {
             id: i as u64 + 1,
             port,
             raft_port,
+            sentinel_port: 0,
             args,
             child: None,
             paused: false,

@@ -28,7 +28,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-pub use status::{PeerStatus, Role, Status};
+pub use status::{LeaderView, PeerStatus, Role, Status};
 pub use storage::{DiskStorage, LogError, SnapshotFileReader, SnapshotFileWriter};
 
 /// How reads on the leader are made linearizable.
@@ -59,6 +59,9 @@ pub struct ClusterConfig {
     /// The address clients use to reach this node (told to peers so a
     /// follower can say where the leader is).
     pub client_addr: String,
+    /// This node's Sentinel-compatible address, announced to peers with
+    /// the client address ("" = none).
+    pub sentinel_addr: String,
     pub tick: Duration,
     /// Ticks without a leader before a follower campaigns (raft-rs
     /// randomises between this and twice this).
@@ -83,6 +86,16 @@ pub struct ClusterConfig {
 }
 
 impl ClusterConfig {
+    /// What this node tells its peers about itself when it dials them:
+    /// the client address, then ` sentinel=host:port` if it has one.
+    pub(crate) fn announcement(&self) -> String {
+        if self.sentinel_addr.is_empty() {
+            self.client_addr.clone()
+        } else {
+            format!("{} sentinel={}", self.client_addr, self.sentinel_addr)
+        }
+    }
+
     /// Defaults for a node: 100 ms ticks, elections after 1–2 s without a
     /// leader would be Raft's textbook numbers; Rhea wants failover in about
     /// a second, so ticks are 50 ms and an election starts after 6–12 ticks
@@ -94,6 +107,7 @@ impl ClusterConfig {
             peers,
             secret: String::new(),
             client_addr: String::new(),
+            sentinel_addr: String::new(),
             tick: Duration::from_millis(50),
             election_ticks: 6,
             heartbeat_ticks: 1,
@@ -243,7 +257,7 @@ impl Cluster {
             applied: apply::AppliedIndex::default(),
         });
         if !inner.cfg.client_addr.is_empty() {
-            inner.status.set_client_addr(inner.cfg.node_id, inner.cfg.client_addr.clone());
+            inner.status.set_client_addr(inner.cfg.node_id, inner.cfg.announcement());
         }
         let peers = transport::start(inner.clone(), listener);
         let (apply_tx, apply_rx) = std::sync::mpsc::channel();
@@ -335,6 +349,22 @@ impl Cluster {
 
     pub fn is_leader(&self) -> bool {
         self.inner.status.is_leader()
+    }
+
+    /// Ticks without a leader before a follower campaigns, as a duration.
+    pub fn election_timeout(&self) -> Duration {
+        self.inner.cfg.tick * self.inner.cfg.election_ticks as u32
+    }
+
+    /// Who leads now, as this node sees it.
+    pub fn leader_view(&self) -> LeaderView {
+        self.inner.status.leader_view()
+    }
+
+    /// Changes of [`Cluster::leader_view`]: a receiver sees the latest
+    /// view (intermediate ones may be skipped, the term tells them apart).
+    pub fn watch_leader(&self) -> tokio::sync::watch::Receiver<LeaderView> {
+        self.inner.status.watch_leader()
     }
 
     /// The client address of the current leader, if known.

@@ -34,6 +34,17 @@ pub struct PeerStatus {
     pub client_addr: Option<String>,
     /// Leader only: the highest log index known replicated there.
     pub matched: u64,
+    /// The Sentinel-compatible address the peer announced, if it runs one.
+    pub sentinel_addr: Option<String>,
+}
+
+/// Who leads, as this node sees it: the leader's id (0 = none known) and
+/// the term. Published on every change, for whoever must react to a
+/// leadership switch (closing a deposed leader's clients, Sentinel events).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LeaderView {
+    pub leader: u64,
+    pub term: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -60,6 +71,7 @@ pub(crate) struct Shared {
     elections_won: AtomicU64,
     leader_changes: AtomicU64,
     peers: RwLock<BTreeMap<u64, PeerStatus>>,
+    leader_view: tokio::sync::watch::Sender<LeaderView>,
 }
 
 impl Shared {
@@ -78,6 +90,7 @@ impl Shared {
             elections_won: AtomicU64::new(0),
             leader_changes: AtomicU64::new(0),
             peers: RwLock::new(peers),
+            leader_view: tokio::sync::watch::channel(LeaderView::default()).0,
         }
     }
 
@@ -105,6 +118,16 @@ impl Shared {
             self.role.store(code, Ordering::Release);
         }
         self.term.store(term, Ordering::Release);
+        let view = LeaderView { leader, term };
+        self.leader_view.send_if_modified(|v| std::mem::replace(v, view) != view);
+    }
+
+    pub(crate) fn watch_leader(&self) -> tokio::sync::watch::Receiver<LeaderView> {
+        self.leader_view.subscribe()
+    }
+
+    pub(crate) fn leader_view(&self) -> LeaderView {
+        *self.leader_view.borrow()
     }
 
     pub(crate) fn set_indexes(&self, term: u64, commit: u64, last: u64) {
@@ -134,10 +157,16 @@ impl Shared {
         self.peers.read().contains_key(&id)
     }
 
-    pub(crate) fn set_client_addr(&self, id: u64, addr: String) {
+    /// Records what a peer announced: `host:port` for clients, then
+    /// optional ` key=value` words (`sentinel=host:port`).
+    pub(crate) fn set_client_addr(&self, id: u64, announced: String) {
+        let mut words = announced.split(' ').filter(|w| !w.is_empty());
+        let addr = words.next().unwrap_or_default().to_string();
+        let sentinel = words.find_map(|w| w.strip_prefix("sentinel=")).map(str::to_string);
         let mut peers = self.peers.write();
         if let Some(p) = peers.get_mut(&id) {
             p.client_addr = Some(addr);
+            p.sentinel_addr = sentinel;
         }
     }
 

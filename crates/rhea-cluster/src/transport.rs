@@ -254,7 +254,8 @@ async fn connect(inner: &Inner, addr: &str) -> Result<TcpStream, PeerError> {
     let me = inner.cfg.node_id;
     let mut answer = me.to_le_bytes().to_vec();
     answer.extend_from_slice(&mac(&inner.cfg.secret, &hello[5..], me));
-    let client = inner.cfg.client_addr.as_bytes();
+    let announced = inner.cfg.announcement();
+    let client = announced.as_bytes();
     let client = &client[..client.len().min(u16::MAX as usize)];
     answer.extend_from_slice(&(client.len() as u16).to_le_bytes());
     answer.extend_from_slice(client);

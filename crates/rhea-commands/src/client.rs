@@ -2,7 +2,7 @@
 //! `ClientInfo` is the part other connections can see (CLIENT LIST, CLIENT
 //! KILL, INFO clients), kept in atomics so updating it per command is cheap.
 
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -70,6 +70,11 @@ pub struct ClientInfo {
     pub blocked: AtomicBool,
     /// In MONITOR mode (flag `O`).
     pub monitor: AtomicBool,
+    /// The Raft term in which this node accepted the connection as leader
+    /// (0 = accepted as a follower, or the client sent READONLY): such a
+    /// client came for the leader, and is closed when this node loses the
+    /// leadership so that its pool resolves the leader again.
+    pub leader_term: AtomicU64,
 }
 
 impl ClientInfo {
@@ -108,6 +113,7 @@ impl ClientInfo {
             multi_mem: AtomicUsize::new(0),
             blocked: AtomicBool::new(false),
             monitor: AtomicBool::new(false),
+            leader_term: AtomicU64::new(0),
         };
         (info, rx)
     }

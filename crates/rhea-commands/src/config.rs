@@ -515,6 +515,13 @@ pub struct ClusterParams {
     pub secret: String,
     /// linearizable | lease | local.
     pub read_mode: String,
+    /// Port of the Sentinel-compatible discovery endpoint (0 = off).
+    pub sentinel_port: u16,
+    /// The master name Sentinel clients ask for ("" = `mymaster`).
+    pub sentinel_master_name: String,
+    /// What a node that loses leadership does with the clients it accepted
+    /// as leader: close them (false, the default) or forward for them.
+    pub leader_loss_forward: bool,
     /// The address peers tell clients to use for this node (default: the
     /// first bind address and the port).
     pub advertise_addr: String,
@@ -527,6 +534,17 @@ pub struct ClusterParams {
     pub snapshot_bytes: u64,
     /// Entries kept behind a snapshot (None = the default, 10000).
     pub log_tail: Option<u64>,
+}
+
+impl ClusterParams {
+    /// The master name the Sentinel endpoint answers for.
+    pub fn master_name(&self) -> &str {
+        if self.sentinel_master_name.is_empty() {
+            "mymaster"
+        } else {
+            &self.sentinel_master_name
+        }
+    }
 }
 
 const CLUSTER_PARAMS: &[Param] = &[
@@ -571,6 +589,40 @@ const CLUSTER_PARAMS: &[Param] = &[
             Ok(())
         },
         mutable: false,
+    },
+    Param {
+        name: "sentinel-port",
+        get: |c| c.cluster.sentinel_port.to_string(),
+        set: |c, v| int_in(v, 0, 65535).map(|n| c.cluster.sentinel_port = n),
+        mutable: false,
+    },
+    Param {
+        name: "sentinel-master-name",
+        get: |c| c.cluster.master_name().to_string(),
+        set: |c, v| match one(v)? {
+            s if s.is_empty() || s.contains(char::is_whitespace) => Err("the master name must be one word".into()),
+            s => {
+                c.cluster.sentinel_master_name = s.to_string();
+                Ok(())
+            }
+        },
+        mutable: false,
+    },
+    Param {
+        name: "leader-loss-clients",
+        get: |c| if c.cluster.leader_loss_forward { "forward".into() } else { "close".into() },
+        set: |c, v| match one(v)?.to_ascii_lowercase().as_str() {
+            "close" => {
+                c.cluster.leader_loss_forward = false;
+                Ok(())
+            }
+            "forward" => {
+                c.cluster.leader_loss_forward = true;
+                Ok(())
+            }
+            _ => Err("argument must be one of the following: close, forward".into()),
+        },
+        mutable: true,
     },
     Param {
         name: "raft-dir",

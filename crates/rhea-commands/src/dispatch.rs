@@ -319,7 +319,7 @@ fn lossy(b: &[u8], max: usize) -> String {
 
 /// Redis's text: `unknown command 'x', with args beginning with: 'a' 'b' `,
 /// arguments quoted until the list reaches 128 bytes.
-fn unknown_command(argv: &[Bytes]) -> String {
+pub fn unknown_command(argv: &[Bytes]) -> String {
     let mut args = String::new();
     for a in &argv[1..] {
         if args.len() >= 128 {

@@ -26,7 +26,7 @@ pub mod table;
 pub use client::{Client, ClientInfo, ClientRegistry};
 pub use config::Config;
 pub use ctx::Ctx;
-pub use dispatch::{check, count_errors, disconnect, dispatch, execute, Outcome, Resolved};
+pub use dispatch::{check, count_errors, disconnect, dispatch, execute, unknown_command, Outcome, Resolved};
 pub use error::CmdError;
 pub use shared::{now_ms, ServerStats, Shared};
 pub use table::{CommandSpec, CommandTable};

@@ -344,7 +344,12 @@ impl Conn {
                 }
             }
             self.flush(0).await?;
-            match self.wait_for_data(&notify, deadline_ms, killed.as_mut()).await {
+            // Marked blocked while it waits, so that a leadership switch
+            // (and CLIENT LIST) sees it.
+            self.info.blocked.store(true, Ordering::Relaxed);
+            let waited = self.wait_for_data(&notify, deadline_ms, killed.as_mut()).await;
+            self.info.blocked.store(false, Ordering::Relaxed);
+            match waited {
                 Ok(true) => continue,
                 Ok(false) => {
                     timeout_reply.write(&mut self.out);

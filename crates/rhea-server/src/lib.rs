@@ -4,8 +4,10 @@
 
 mod connection;
 mod cron;
+mod leadership;
 mod listener;
 mod metrics;
+mod sentinel;
 mod shutdown;
 
 pub use listener::{run, ServerError};

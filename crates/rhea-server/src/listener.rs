@@ -10,7 +10,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use tracing::{debug, info, warn};
 
-use crate::{connection, cron, metrics, shutdown};
+use crate::{connection, cron, leadership, metrics, sentinel, shutdown};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -40,6 +40,12 @@ async fn start_cluster(shared: &Arc<Shared>) -> Result<(), ServerError> {
     cfg.secret = params.secret.clone();
     cfg.client_addr =
         if params.advertise_addr.is_empty() { format!("{host}:{port}") } else { params.advertise_addr.clone() };
+    if params.sentinel_port != 0 {
+        // Announced with the client address's host, so that every node's
+        // SENTINEL SENTINELS can list it.
+        let shost = cfg.client_addr.rsplit_once(':').map(|(h, _)| h.to_string()).unwrap_or(host.clone());
+        cfg.sentinel_addr = format!("{shost}:{}", params.sentinel_port);
+    }
     cfg.read_mode = match params.read_mode.as_str() {
         "lease" => rhea_cluster::ReadMode::Lease,
         "local" => rhea_cluster::ReadMode::Local,
@@ -92,6 +98,18 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         info!(%addr, "metrics endpoint ready (GET /metrics)");
         tokio::spawn(metrics::serve(l, shared.clone()));
     }
+    if let Some(cluster) = shared.cluster.get() {
+        tokio::spawn(leadership::watch(shared.clone(), cluster.clone()));
+        let sport = shared.config.read().cluster.sentinel_port;
+        if sport != 0 {
+            let host = binds.first().cloned().unwrap_or_else(|| "127.0.0.1".into());
+            let addr = format!("{host}:{sport}");
+            let l =
+                TcpListener::bind(&addr).await.map_err(|source| ServerError::Bind { addr: addr.clone(), source })?;
+            info!(%addr, "Sentinel-compatible endpoint ready");
+            tokio::spawn(sentinel::serve(l, sentinel::Sentinel::new(shared.clone(), cluster.clone(), sport)));
+        }
+    }
     let mut tasks = Vec::new();
     for l in listeners {
         tasks.push(tokio::spawn(accept_loop(l, shared.clone())));
@@ -140,7 +158,13 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         let (info, push_rx) = ClientInfo::new(id, fmt_addr(peer), laddr, now_ms());
         let info = Arc::new(info);
         info.fd.store(stream.as_raw_fd(), Ordering::Relaxed);
+        if let Some(cluster) = shared.cluster.get() {
+            leadership::mark_accepted(cluster, &info);
+        }
         shared.clients.register(info.clone());
+        if let Some(cluster) = shared.cluster.get() {
+            leadership::recheck_accepted(cluster, &shared, &info);
+        }
         let shared = shared.clone();
         tokio::spawn(async move {
             connection::serve(stream, shared.clone(), info, push_rx).await;

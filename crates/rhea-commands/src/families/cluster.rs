@@ -92,6 +92,8 @@ fn role(ctx: &mut Ctx, _argv: &[Bytes]) -> CmdResult {
 
 fn readonly(ctx: &mut Ctx, _argv: &[Bytes]) -> CmdResult {
     ctx.client.readonly = true;
+    // A client that reads from replicas did not come for the leader.
+    ctx.client.info.leader_term.store(0, std::sync::atomic::Ordering::Relaxed);
     ctx.out.ok();
     Ok(())
 }
