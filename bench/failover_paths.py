@@ -181,11 +181,16 @@ class RedisSentinelSetup:
             self.procs[("sentinel", i)] = subprocess.Popen(
                 ["redis-server", str(conf), "--sentinel"], stdout=subprocess.DEVNULL
             )
-        # Ready once every sentinel knows both replicas and both other sentinels.
-        deadline = time.monotonic() + 30
+        # Ready once both replicas finished their initial sync (diskless, 5 s
+        # after they connect: before that a killed master loses everything)
+        # and every sentinel knows both replicas and both other sentinels.
+        deadline = time.monotonic() + 40
         while time.monotonic() < deadline:
             try:
-                ok = all(
+                info = redis.Redis(port=self.ports[0], socket_timeout=0.5).info("replication")
+                online = sum(1 for k, v in info.items() if k.startswith("slave") and isinstance(v, dict)
+                             and v.get("state") == "online")
+                ok = online == 2 and all(
                     (m := redis.Redis(port=sp, socket_timeout=0.5).sentinel_master("mymaster"))["num-slaves"] == 2
                     and m["num-other-sentinels"] == 2
                     for sp in self.sentinel_ports
