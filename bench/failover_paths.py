@@ -68,6 +68,7 @@ def run_writer_through_kill(writer, kill, warmup=200, recover_timeout=90.0):
         writer.stop()
         raise RuntimeError(f"only {len(writer.acked)} writes before the kill")
     t = time.monotonic()
+    writer.killed_at = t
     kill()
     deadline = t + recover_timeout
     while writer.first_ack_after(t) is None and time.monotonic() < deadline:
@@ -226,7 +227,16 @@ def redis_trial(down_after_ms, stock):
         if gap is None:
             return None, None
         host, port = sentinel.discover_master("mymaster")
-        return gap, lost_on(port, [k for k, _, _ in w.acked])
+        lost = lost_on(port, [k for k, _, _ in w.acked])
+        if lost:
+            # Where they were: asynchronous replication loses the tail of
+            # what the old master acknowledged before it died.
+            c = redis.Redis(port=port, socket_timeout=5, protocol=2)
+            gone = [t0 for (k, t0, _), v in zip(w.acked, c.mget([k for k, _, _ in w.acked])) if v is None]
+            c.close()
+            print(f"  lost writes sent {min(gone) - w.killed_at:+.3f} s to {max(gone) - w.killed_at:+.3f} s "
+                  "from the kill", flush=True)
+        return gap, lost
     finally:
         s.close()
 
