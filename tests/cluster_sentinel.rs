@@ -133,8 +133,12 @@ fn sentinel_replies_match_redis_sentinel() {
     // Every node learns every peer's addresses when the peer dials it.
     assert!(
         eventually(Duration::from_secs(10), || {
-            items(&sentinel_cmd(sp, &["SENTINEL", "SENTINELS", "mymaster"])).len() == 2
-                && items(&sentinel_cmd(sp, &["SENTINEL", "REPLICAS", "mymaster"])).len() == 2
+            let up = |r: &Reply| field(r, "flags").is_some_and(|f| !f.contains("s_down"));
+            let sentinels = items(&sentinel_cmd(sp, &["SENTINEL", "SENTINELS", "mymaster"]));
+            let replicas = items(&sentinel_cmd(sp, &["SENTINEL", "REPLICAS", "mymaster"]));
+            sentinels.len() == 2
+                && replicas.len() == 2
+                && sentinels.iter().chain(&replicas).all(up)
                 && field(&sentinel_cmd(sp, &["SENTINEL", "MASTER", "mymaster"]), "port")
                     == Some(c.port(leader).to_string())
         }),
@@ -297,6 +301,19 @@ fn switch_master_reaches_subscribers_on_the_survivors() {
         let addr = items(&sentinel_cmd(sp, &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"]));
         assert_eq!(addr.get(1).map(text), Some(c.port(new).to_string()), "node {i}");
         assert_eq!(field(&sentinel_cmd(sp, &["SENTINEL", "MASTER", "mymaster"]), "flags").as_deref(), Some("master"));
+        // The dead node is a replica now, reported down (redis-py's
+        // slave_for and the redis crate skip such replicas).
+        let dead = c.port(old).to_string();
+        let flags = items(&sentinel_cmd(sp, &["SENTINEL", "REPLICAS", "mymaster"]))
+            .iter()
+            .find(|r| field(r, "port") == Some(dead.clone()))
+            .and_then(|r| field(r, "flags"));
+        assert_eq!(flags.as_deref(), Some("s_down,slave,disconnected"), "node {i}: the dead node's replica entry");
+        let flags = items(&sentinel_cmd(sp, &["SENTINEL", "SENTINELS", "mymaster"]))
+            .iter()
+            .find(|r| field(r, "port") == Some(c.nodes[old].sentinel_port.to_string()))
+            .and_then(|r| field(r, "flags"));
+        assert_eq!(flags.as_deref(), Some("s_down,sentinel,disconnected"), "node {i}: the dead node's sentinel entry");
     }
 }
 

@@ -36,6 +36,8 @@ pub struct PeerStatus {
     pub matched: u64,
     /// The Sentinel-compatible address the peer announced, if it runs one.
     pub sentinel_addr: Option<String>,
+    /// This node's link to the peer is connected (always false for itself).
+    pub link_up: bool,
 }
 
 /// Who leads, as this node sees it: the leader's id (0 = none known) and
@@ -167,6 +169,12 @@ impl Shared {
         if let Some(p) = peers.get_mut(&id) {
             p.client_addr = Some(addr);
             p.sentinel_addr = sentinel;
+        }
+    }
+
+    pub(crate) fn set_link(&self, id: u64, up: bool) {
+        if let Some(p) = self.peers.write().get_mut(&id) {
+            p.link_up = up;
         }
     }
 

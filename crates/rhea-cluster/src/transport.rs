@@ -211,9 +211,11 @@ async fn dial_loop(inner: Arc<Inner>, id: u64, addr: String, mut rx: UnboundedRe
                 }
                 was_up = true;
                 backoff = Duration::from_millis(20);
+                inner.status.set_link(id, true);
                 if let Err(e) = send_loop(&inner, id, stream, &mut rx).await {
                     debug!(peer = id, error = %e, "peer link broke");
                 }
+                inner.status.set_link(id, false);
                 if rx.is_closed() {
                     return;
                 }

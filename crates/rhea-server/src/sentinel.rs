@@ -747,16 +747,21 @@ impl Conn {
         let link = if st.down_ms.is_some() { "err" } else { "ok" };
         let list: Vec<&PeerStatus> =
             st.status.peers.iter().filter(|p| p.id != st.status.leader_id || st.status.leader_id == 0).collect();
-        let list: Vec<(u64, String, u16, u64)> = list
+        let me = st.status.id;
+        let list: Vec<(u64, String, u16, u64, bool)> = list
             .into_iter()
             .filter_map(|p| {
                 let (h, port) = split_addr(p.client_addr.as_deref()?)?;
-                Some((p.id, h, port, p.matched))
+                Some((p.id, h, port, p.matched, p.link_up || p.id == me))
             })
             .collect();
         self.out.array(list.len());
-        for (id, h, port, matched) in list {
-            let mut f = self.common(format!("{h}:{port}"), &h, port, node_run_id(id), "slave");
+        for (id, h, port, matched, up) in list {
+            // A member this node cannot reach is reported down, as
+            // redis-sentinel reports a replica it lost, so that clients
+            // reading from replicas skip it.
+            let flags = if up { "slave" } else { "s_down,slave,disconnected" };
+            let mut f = self.common(format!("{h}:{port}"), &h, port, node_run_id(id), flags);
             f.push(("last-ok-ping-reply", "0".into()));
             f.push(("last-ping-reply", "0".into()));
             f.push(("down-after-milliseconds", self.s.down_after_ms.to_string()));
@@ -775,15 +780,16 @@ impl Conn {
     }
 
     fn sentinel_fields(&mut self, st: &MasterState) {
-        let list: Vec<(u64, String, u16)> = others(&st.status)
+        let list: Vec<(u64, String, u16, bool)> = others(&st.status)
             .filter_map(|p| {
                 let (h, port) = split_addr(p.sentinel_addr.as_deref()?)?;
-                Some((p.id, h, port))
+                Some((p.id, h, port, p.link_up))
             })
             .collect();
         self.out.array(list.len());
-        for (id, h, port) in list {
-            let mut f = self.common(node_run_id(id), &h, port, node_run_id(id), "sentinel");
+        for (id, h, port, up) in list {
+            let flags = if up { "sentinel" } else { "s_down,sentinel,disconnected" };
+            let mut f = self.common(node_run_id(id), &h, port, node_run_id(id), flags);
             f.push(("last-ok-ping-reply", "0".into()));
             f.push(("last-ping-reply", "0".into()));
             f.push(("down-after-milliseconds", self.s.down_after_ms.to_string()));
