@@ -259,6 +259,12 @@ def main():
         if path == "dns" and not rhea_has_setting(binary, "dns-port"):
             print(f"{path}: skipped (this rhea-server has no dns-port setting)", flush=True)
             continue
+        if path == "dns":
+            try:
+                import dns.resolver  # noqa: F401
+            except ImportError:
+                print(f"{path}: skipped (needs dnspython: pip install dnspython)", flush=True)
+                continue
         if path == "redis-sentinel-default" and a.redis_default_trials is not None:
             trials = a.redis_default_trials
         gaps, lost, failed = [], 0, 0
