@@ -113,7 +113,7 @@ fn sentinel_replies_match_redis_sentinel() {
     // The reference: a master, a replica and two sentinels watching them.
     let master = Server::redis(&[]);
     let mp = master.port.to_string();
-    let _replica = Server::redis(&["--replicaof", "127.0.0.1", &mp]);
+    let replica = Server::redis(&["--replicaof", "127.0.0.1", &mp]);
     let real = [RealSentinel::start(master.port), RealSentinel::start(master.port)];
     let rp = real[0].port;
     // The replica and the other sentinel are discovered by INFO and hello
@@ -226,6 +226,62 @@ fn sentinel_replies_match_redis_sentinel() {
         let (want, got) = (sentinel_cmd(rp, args), sentinel_cmd(sp, args));
         assert_eq!(got, want, "{args:?}");
     }
+    // ROLE and INFO replication on the data ports answer as a master and a
+    // replica do (clients that verify the role check these).
+    let shape = |r: &Reply| -> Vec<String> {
+        let mut out = Vec::new();
+        for e in items(r) {
+            match &e {
+                Reply::Array(v) => out.push(format!(
+                    "array of {:?}",
+                    v.iter().map(|x| items(x).iter().map(|y| y.kind()).collect::<Vec<_>>()).collect::<Vec<_>>()
+                )),
+                other => out.push(other.kind().to_string()),
+            }
+        }
+        out
+    };
+    let real_replica_port = replica.port;
+    assert!(
+        eventually(Duration::from_secs(15), || {
+            items(&replica.conn().cmd(&["ROLE"]).expect("role")).get(3).map(text).as_deref() == Some("connected")
+        }),
+        "the reference replica did not sync"
+    );
+    let follower = (leader + 1) % 3;
+    let role_of = |port: u16| Conn::connect(port).and_then(|mut c| c.cmd(&["ROLE"])).expect("ROLE");
+    let real_master_role = role_of(master.port);
+    let rhea_leader_role = role_of(c.port(leader));
+    assert_eq!(items(&rhea_leader_role).first().map(text).as_deref(), Some("master"));
+    assert_eq!(shape(&rhea_leader_role)[..2], shape(&real_master_role)[..2], "ROLE on the leader");
+    for peer in items(&items(&rhea_leader_role)[2]) {
+        assert_eq!(items(&peer).iter().map(Reply::kind).collect::<Vec<_>>(), vec!["bulk"; 3], "ROLE replica entry");
+    }
+    let real_replica_role = role_of(real_replica_port);
+    let rhea_follower_role = role_of(c.port(follower));
+    assert_eq!(shape(&rhea_follower_role), shape(&real_replica_role), "ROLE on a follower");
+    let fr = items(&rhea_follower_role);
+    assert_eq!(
+        (text(&fr[0]), text(&fr[2]), text(&fr[3])),
+        ("slave".into(), c.port(leader).to_string(), "connected".into())
+    );
+    let info_fields = |port: u16| -> BTreeMap<String, String> {
+        let t = text(&Conn::connect(port).and_then(|mut c| c.cmd(&["INFO", "replication"])).expect("INFO"));
+        t.lines().filter_map(|l| l.split_once(':')).map(|(k, v)| (k.to_string(), v.trim().to_string())).collect()
+    };
+    let (lead, fol, real_rep) =
+        (info_fields(c.port(leader)), info_fields(c.port(follower)), info_fields(real_replica_port));
+    assert_eq!(lead.get("role").map(String::as_str), Some("master"));
+    assert_eq!(lead.get("connected_slaves").map(String::as_str), Some("2"));
+    for k in ["role", "master_host", "master_port", "master_link_status", "slave_repl_offset", "slave_read_only"] {
+        assert!(
+            real_rep.contains_key(k) && fol.contains_key(k),
+            "INFO replication {k}: redis {real_rep:?} rhea {fol:?}"
+        );
+    }
+    assert_eq!(fol.get("master_port"), Some(&c.port(leader).to_string()));
+    assert_eq!(fol.get("master_link_status").map(String::as_str), Some("up"));
+
     // A subscriber's confirmations, and RESP3 maps after HELLO 3.
     for port in [rp, sp] {
         let mut s = Conn::connect(port).expect("connect");
