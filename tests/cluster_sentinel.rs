@@ -423,6 +423,7 @@ fn deposed_leader_closes_the_clients_it_accepted_as_leader() {
     assert!(closed(&mut cl.blocked), "the old leader's blocked client was not disconnected");
     assert!(closed(&mut cl.subscriber), "the old leader's subscriber was not disconnected");
     let took = t0.elapsed();
+    eprintln!("the deposed leader closed its clients {took:?} after SIGCONT");
     assert!(took < Duration::from_secs(5), "the old leader took {took:?} to close its clients");
     assert_eq!(cl.readonly.cmd(&["PING"]).expect("ping"), Reply::Simple("PONG".into()), "READONLY client closed");
     assert_eq!(at_follower.cmd(&["PING"]).expect("ping"), Reply::Simple("PONG".into()), "a follower's client closed");
@@ -448,6 +449,7 @@ fn partitioned_leader_steps_down_and_closes_its_clients() {
     assert!(closed(&mut cl.blocked), "the isolated leader's blocked client was not disconnected");
     assert!(closed(&mut cl.subscriber), "the isolated leader's subscriber was not disconnected");
     let took = t0.elapsed();
+    eprintln!("the isolated leader closed its clients {took:?} after the partition");
     assert!(took < Duration::from_secs(5), "the isolated leader took {took:?} to step down and close its clients");
     assert_eq!(cl.readonly.cmd(&["PING"]).expect("ping"), Reply::Simple("PONG".into()));
     c.heal_all();

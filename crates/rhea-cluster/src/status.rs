@@ -204,3 +204,31 @@ impl Shared {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn announcement_carries_the_sentinel_address_and_leader_changes_are_published() {
+        let s = Shared::new(1, &[(1, "a:1".into()), (2, "b:2".into())]);
+        s.set_client_addr(2, "127.0.0.1:7002 sentinel=127.0.0.1:26380".into());
+        s.set_client_addr(1, "127.0.0.1:7001".into());
+        let st = s.snapshot(0);
+        assert_eq!(st.peers[1].client_addr.as_deref(), Some("127.0.0.1:7002"));
+        assert_eq!(st.peers[1].sentinel_addr.as_deref(), Some("127.0.0.1:26380"));
+        assert_eq!(st.peers[0].client_addr.as_deref(), Some("127.0.0.1:7001"));
+        assert_eq!(st.peers[0].sentinel_addr, None);
+
+        let mut rx = s.watch_leader();
+        s.set_role(Role::Follower, 2, 3);
+        assert!(rx.has_changed().unwrap_or(false));
+        assert_eq!(*rx.borrow_and_update(), LeaderView { leader: 2, term: 3 });
+        // The same view again is not a change.
+        s.set_role(Role::Follower, 2, 3);
+        assert!(!rx.has_changed().unwrap_or(true));
+        s.set_role(Role::Leader, 1, 4);
+        assert_eq!(s.leader_view(), LeaderView { leader: 1, term: 4 });
+        assert!(rx.has_changed().unwrap_or(false));
+    }
+}
