@@ -102,7 +102,13 @@ pub enum Transport {
 /// The wire answer to one request, or None when nothing should be sent
 /// back (not even a header to answer, or a response rather than a query:
 /// answering those could loop between two servers).
-pub fn handle(zone: &Zone, view: &dyn Fn() -> View, packet: &[u8], transport: Transport, stats: &Stats) -> Option<Vec<u8>> {
+pub fn handle(
+    zone: &Zone,
+    view: &dyn Fn() -> View,
+    packet: &[u8],
+    transport: Transport,
+    stats: &Stats,
+) -> Option<Vec<u8>> {
     stats.queries.fetch_add(1, Ordering::Relaxed);
     let req = match Message::from_vec(packet) {
         Ok(m) => m,
@@ -262,7 +268,8 @@ fn answer(zone: &Zone, v: &View, query: &Query) -> Answer {
     let qname = query.name().to_lowercase();
     let depth = qname.num_labels().saturating_sub(zone.apex.num_labels()) as usize;
     let relative: Vec<String> = qname.iter().take(depth).map(|l| String::from_utf8_lossy(l).into_owned()).collect();
-    let fail = |rcode| Answer { rcode, answers: vec![], additionals: vec![], negative: rcode == ResponseCode::NXDomain };
+    let fail =
+        |rcode| Answer { rcode, answers: vec![], additionals: vec![], negative: rcode == ResponseCode::NXDomain };
     let Some(node) = lookup(&relative) else {
         return fail(ResponseCode::NXDomain);
     };
@@ -338,9 +345,8 @@ fn answer(zone: &Zone, v: &View, query: &Query) -> Answer {
         }
     }
     let qtype = query.query_type();
-    let wanted = |r: &Record| {
-        qtype == RecordType::ANY || r.record_type() == qtype || r.record_type() == RecordType::CNAME
-    };
+    let wanted =
+        |r: &Record| qtype == RecordType::ANY || r.record_type() == qtype || r.record_type() == RecordType::CNAME;
     let answers: Vec<Record> = records.into_iter().filter(wanted).collect();
     if answers.is_empty() {
         additionals.clear();
@@ -430,8 +436,14 @@ mod tests {
     fn no_leader_is_servfail_and_unknown_names_nxdomain_with_soa() {
         let mut v = view();
         v.leader = None;
-        assert_eq!(ask("leader.cache.example.internal.", RecordType::A, v.clone()).metadata.response_code, ResponseCode::ServFail);
-        assert_eq!(ask("replicas.cache.example.internal.", RecordType::A, v.clone()).metadata.response_code, ResponseCode::ServFail);
+        assert_eq!(
+            ask("leader.cache.example.internal.", RecordType::A, v.clone()).metadata.response_code,
+            ResponseCode::ServFail
+        );
+        assert_eq!(
+            ask("replicas.cache.example.internal.", RecordType::A, v.clone()).metadata.response_code,
+            ResponseCode::ServFail
+        );
         let nodes = ask("nodes.cache.example.internal.", RecordType::A, v.clone());
         assert_eq!(nodes.answers.len(), 2, "hostname members have no A record");
         let nx = ask("nope.cache.example.internal.", RecordType::A, v.clone());
@@ -455,10 +467,7 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(
-            srv,
-            vec![(6379, "node1.cache.example.internal.".into()), (7000, "cache3.example.com.".into())]
-        );
+        assert_eq!(srv, vec![(6379, "node1.cache.example.internal.".into()), (7000, "cache3.example.com.".into())]);
         assert_eq!(m.additionals.len(), 1, "glue for node1 only: {:?}", m.additionals);
         let etn = ask("_tcp.leader.cache.example.internal.", RecordType::SRV, view());
         assert_eq!(etn.metadata.response_code, ResponseCode::NoError);

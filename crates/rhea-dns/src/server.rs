@@ -86,7 +86,12 @@ async fn tcp_loop(listener: TcpListener, zone: Arc<Zone>, view: ViewFn, stats: A
 
 /// RFC 1035 4.2.2: each message is preceded by its two-byte length; a
 /// client may send several on one connection.
-async fn tcp_conn(mut s: TcpStream, zone: &Zone, view: &(dyn Fn() -> View + Send + Sync), stats: &Stats) -> std::io::Result<()> {
+async fn tcp_conn(
+    mut s: TcpStream,
+    zone: &Zone,
+    view: &(dyn Fn() -> View + Send + Sync),
+    stats: &Stats,
+) -> std::io::Result<()> {
     let mut buf = vec![0u8; 65535];
     loop {
         let mut len = [0u8; 2];

@@ -21,8 +21,11 @@ pub(crate) async fn start(shared: &Arc<Shared>) -> Result<(), ServerError> {
     let (port, domain, ttl, binds, own_addr) = {
         let c = shared.config.read();
         let host = c.bind.first().cloned().unwrap_or_else(|| "127.0.0.1".into());
-        let own =
-            if c.cluster.advertise_addr.is_empty() { format!("{host}:{}", c.port) } else { c.cluster.advertise_addr.clone() };
+        let own = if c.cluster.advertise_addr.is_empty() {
+            format!("{host}:{}", c.port)
+        } else {
+            c.cluster.advertise_addr.clone()
+        };
         (c.dns_port, c.dns_domain.clone(), c.dns_ttl, c.bind.clone(), own)
     };
     if port == 0 {
@@ -50,15 +53,15 @@ fn view(shared: &Shared, own_addr: &str) -> View {
         // A (pre-)candidate has lost its leader: it knows none.
         _ => None,
     };
-    let members =
-        st.peers.into_iter().filter_map(|p| p.client_addr.map(|addr| Member { id: p.id, addr })).collect();
+    let members = st.peers.into_iter().filter_map(|p| p.client_addr.map(|addr| Member { id: p.id, addr })).collect();
     View { leader, members, serial: st.term as u32 }
 }
 
 /// `rhea_dns_queries{rcode}` on the metrics endpoint, once DNS runs.
 pub(crate) fn encode_metrics(enc: &mut DescriptorEncoder) -> std::fmt::Result {
     let Some(s) = STATS.get() else { return Ok(()) };
-    let mut f = enc.encode_descriptor("rhea_dns_queries", "DNS queries answered, per rcode", None, MetricType::Counter)?;
+    let mut f =
+        enc.encode_descriptor("rhea_dns_queries", "DNS queries answered, per rcode", None, MetricType::Counter)?;
     for (rcode, n) in [
         ("noerror", &s.noerror),
         ("nxdomain", &s.nxdomain),
