@@ -93,20 +93,11 @@ fn fqdn(label: &str) -> String {
     }
 }
 
-fn start(n: usize, dns_port: u16) -> Cluster {
-    let opts = Options {
-        distinct_ips: true,
-        extra_args: vec![
-            "--dns-port".into(),
-            dns_port.to_string(),
-            "--dns-domain".into(),
-            DOMAIN.into(),
-            "--dns-ttl".into(),
-            "1".into(),
-        ],
-        ..Options::default()
-    };
-    Cluster::start_with(n, &opts)
+fn start(n: usize, dns_port: u16, extra: &[String]) -> Cluster {
+    let mut extra_args: Vec<String> =
+        ["--dns-port", &dns_port.to_string(), "--dns-domain", DOMAIN, "--dns-ttl", "1"].map(String::from).to_vec();
+    extra_args.extend_from_slice(extra);
+    Cluster::start_with(n, &Options { distinct_ips: true, extra_args, ..Options::default() })
 }
 
 /// The addresses `leader.`, `replicas.` and `nodes.` hold.
@@ -124,7 +115,7 @@ fn sets(c: &Cluster, i: usize, dns_port: u16) -> Result<Sets, String> {
 #[test]
 fn every_node_answers_the_zone_and_leader_follows_failover() {
     let dns_port = free_port();
-    let mut c = start(3, dns_port);
+    let mut c = start(3, dns_port, &[]);
     let leader = c.leader(Duration::from_secs(15)).unwrap_or_else(|| panic!("no leader\n{}", c.log_tails(20)));
     let hosts: Vec<String> = c.nodes.iter().map(|n| n.host.clone()).collect();
     let ip = |i: usize| hosts[i].clone();
@@ -316,7 +307,8 @@ fn header(reply: &[u8]) -> (u16, u8, u16) {
 #[test]
 fn malformed_packets_get_formerr_or_silence_and_the_server_keeps_answering() {
     let dns_port = free_port();
-    let c = start(1, dns_port);
+    let metrics_port = free_port();
+    let c = start(1, dns_port, &["--metrics-port".into(), metrics_port.to_string()]);
     c.leader(Duration::from_secs(15)).unwrap_or_else(|| panic!("no leader\n{}", c.log_tails(20)));
     let server = format!("{}:{dns_port}", c.nodes[0].host);
     let sock = UdpSocket::bind("127.0.0.1:0").expect("bind a client socket");
@@ -379,6 +371,19 @@ fn malformed_packets_get_formerr_or_silence_and_the_server_keeps_answering() {
     t.read_exact(&mut reply).expect("reply");
     assert_eq!(header(&reply), (0x7777, 0, 1), "nodes. over TCP after garbage");
     assert!(c.panics().is_empty(), "{:?}", c.panics());
+
+    // The metrics endpoint counts them: at least the 5 good queries and the
+    // 5 hand-made bad packets (the random ones may parse, mostly not).
+    let mut m = std::net::TcpStream::connect((c.nodes[0].host.as_str(), metrics_port)).expect("metrics connect");
+    m.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").expect("send");
+    let mut body = String::new();
+    m.read_to_string(&mut body).expect("read metrics");
+    let count = |rcode: &str| -> f64 {
+        let name = format!("rhea_dns_queries_total{{rcode=\"{rcode}\"}} ");
+        body.lines().find_map(|l| l.strip_prefix(&name)?.parse().ok()).unwrap_or_else(|| panic!("no {name} in\n{body}"))
+    };
+    assert!(count("noerror") >= 5.0, "noerror {}", count("noerror"));
+    assert!(count("other") >= 5.0, "other {}", count("other"));
 }
 
 fn sock_send_only(server: &str, packet: &[u8]) {
