@@ -751,4 +751,13 @@ mod tests {
         assert_eq!(lookup_name("MaxClients"), Some("maxclients"));
         assert!(Config::from_args(&["--save".into(), "".into(), "--appendonly".into(), "no".into()]).is_ok());
     }
+
+    #[test]
+    fn dns_domain_is_a_domain_name() {
+        let c = Config::from_args(&["--dns-domain".into(), "Cache.Example.Internal.".into()]).unwrap();
+        assert_eq!(c.dns_domain, "cache.example.internal");
+        for bad in ["", "a..b", "spa ce.local", "x.".repeat(130).as_str(), &"a".repeat(64)] {
+            assert!(Config::from_args(&["--dns-domain".into(), bad.into()]).is_err(), "{bad:?}");
+        }
+    }
 }
