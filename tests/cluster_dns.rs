@@ -362,14 +362,29 @@ fn malformed_packets_get_formerr_or_silence_and_the_server_keeps_answering() {
     let _ = t.read(&mut two);
     let mut t = std::net::TcpStream::connect(&server).expect("tcp connect");
     t.set_read_timeout(Some(Duration::from_secs(2))).expect("timeout");
-    let q = query(0x7777, &fqdn("nodes"));
-    let mut frame = (q.len() as u16).to_be_bytes().to_vec();
-    frame.extend_from_slice(&q);
-    t.write_all(&frame).expect("write");
-    t.read_exact(&mut two).expect("length");
-    let mut reply = vec![0u8; u16::from_be_bytes(two) as usize];
-    t.read_exact(&mut reply).expect("reply");
-    assert_eq!(header(&reply), (0x7777, 0, 1), "nodes. over TCP after garbage");
+    // Two queries in one write: both answered, in order, on one connection.
+    let mut frames = Vec::new();
+    for (id, name) in [(0x7777, "nodes"), (0x7778, "leader")] {
+        let q = query(id, &fqdn(name));
+        frames.extend_from_slice(&(q.len() as u16).to_be_bytes());
+        frames.extend_from_slice(&q);
+    }
+    t.write_all(&frames).expect("write");
+    for id in [0x7777, 0x7778] {
+        t.read_exact(&mut two).expect("length");
+        let mut reply = vec![0u8; u16::from_be_bytes(two) as usize];
+        t.read_exact(&mut reply).expect("reply");
+        assert_eq!(header(&reply), (id, 0, 1), "query {id:#x} over TCP after garbage");
+    }
+    // An EDNS version this server does not speak: BADVERS (dig's own
+    // version negotiation turned off, or it would retry with version 0).
+    let out = Command::new("dig")
+        .args([&format!("@{}", c.nodes[0].host), "-p", &dns_port.to_string(), &fqdn("leader")])
+        .args(["+edns=1", "+noednsneg", "+tries=1", "+time=1"])
+        .output()
+        .expect("run dig");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("status: BADVERS"), "{text}");
     assert!(c.panics().is_empty(), "{:?}", c.panics());
 
     // The metrics endpoint counts them: at least the 5 good queries and the

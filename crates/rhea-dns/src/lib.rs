@@ -229,10 +229,15 @@ struct Answer {
 fn respond(zone: &Zone, view: &dyn Fn() -> View, req: &Message) -> Message {
     let mut resp = Message::response(req.metadata.id, req.metadata.op_code);
     resp.metadata = Metadata::response_from_request(&req.metadata);
-    if req.edns.is_some() {
+    if let Some(req_edns) = &req.edns {
         let mut edns = Edns::new();
         edns.set_max_payload(MAX_UDP_PAYLOAD);
         resp.set_edns(edns);
+        if req_edns.version() > 0 {
+            // RFC 6891 6.1.3: only EDNS version 0 is spoken here.
+            resp.metadata.response_code = ResponseCode::BADVERS;
+            return resp;
+        }
     }
     if req.metadata.op_code != OpCode::Query {
         resp.metadata.response_code = ResponseCode::NotImp;
@@ -472,6 +477,26 @@ mod tests {
         let etn = ask("_tcp.leader.cache.example.internal.", RecordType::SRV, view());
         assert_eq!(etn.metadata.response_code, ResponseCode::NoError);
         assert!(etn.answers.is_empty());
+    }
+
+    #[test]
+    fn ipv6_members_get_aaaa_and_unknown_edns_versions_badvers() {
+        let mut v = view();
+        v.members.push(Member { id: 4, addr: "[::1]:7000".into() });
+        let m = ask("nodes.cache.example.internal.", RecordType::AAAA, v.clone());
+        assert_eq!(m.answers.len(), 1);
+        assert_eq!(m.answers[0].data, RData::AAAA(AAAA("::1".parse().expect("ip"))));
+        let zone = Zone::new("cache.example.internal", 1).expect("zone");
+        let mut q = Message::query();
+        q.add_query(Query::query(Name::from_ascii("leader.cache.example.internal.").expect("name"), RecordType::A));
+        let mut edns = Edns::new();
+        edns.set_version(1);
+        q.set_edns(edns);
+        let out = handle(&zone, &move || v.clone(), &q.to_vec().expect("encode"), Transport::Udp, &Stats::default());
+        let m = Message::from_vec(&out.expect("an answer")).expect("decode");
+        // 16 is both BADVERS and BADSIG (RFC 6895); hickory decodes it as the latter.
+        assert_eq!(u16::from(m.metadata.response_code), u16::from(ResponseCode::BADVERS));
+        assert_eq!(m.edns.map(|e| e.version()), Some(0));
     }
 
     #[test]
