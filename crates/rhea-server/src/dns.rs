@@ -57,7 +57,7 @@ fn view(shared: &Shared, own_addr: &str) -> View {
     View { leader, members, serial: st.term as u32 }
 }
 
-/// `rhea_dns_queries{rcode}` on the metrics endpoint, once DNS runs.
+/// `rhea_dns_queries_total{rcode}` on the metrics endpoint, once DNS runs.
 pub(crate) fn encode_metrics(enc: &mut DescriptorEncoder) -> std::fmt::Result {
     let Some(s) = STATS.get() else { return Ok(()) };
     let mut f =
