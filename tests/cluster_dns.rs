@@ -405,3 +405,23 @@ fn sock_send_only(server: &str, packet: &[u8]) {
     let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let _ = s.send_to(packet, server);
 }
+
+/// A standalone server (no Raft) with DNS on names itself as the leader.
+#[test]
+fn a_standalone_server_answers_for_itself() {
+    let dns_port = free_port();
+    let s = common::Server::rhea(&["--dns-port", &dns_port.to_string(), "--dns-domain", DOMAIN]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let leader = loop {
+        match dig("127.0.0.1", dns_port, &fqdn("leader"), "A", false) {
+            Ok(d) => break d,
+            Err(e) => assert!(Instant::now() < deadline, "{e}"),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(leader.data("A"), ["127.0.0.1".to_string()].into(), "{leader:?}");
+    assert_eq!(dig("127.0.0.1", dns_port, &fqdn("replicas"), "A", false).expect("dig").answer.len(), 0);
+    let srv = dig("127.0.0.1", dns_port, &fqdn("_redis._tcp.leader"), "SRV", true).expect("dig +tcp");
+    assert_eq!(srv.data("SRV"), [format!("0 0 {} {}", s.port, fqdn("node0"))].into(), "{srv:?}");
+    assert_eq!(dig("127.0.0.1", dns_port, &fqdn("node0"), "A", false).expect("dig").data("A").len(), 1);
+}

@@ -182,7 +182,11 @@ fn lookup(relative: &[String]) -> Option<Node> {
             "nodes" => Some(Node::Nodes),
             other => other
                 .strip_prefix("node")
-                .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) && !d.starts_with('0'))
+                // One spelling per id ("node1", not "node01"); "node0" is a
+                // standalone server.
+                .filter(|d| {
+                    !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()) && (*d == "0" || !d.starts_with('0'))
+                })
                 .and_then(|d| d.parse().ok())
                 .map(Node::Member),
         },
@@ -497,6 +501,19 @@ mod tests {
         // 16 is both BADVERS and BADSIG (RFC 6895); hickory decodes it as the latter.
         assert_eq!(u16::from(m.metadata.response_code), u16::from(ResponseCode::BADVERS));
         assert_eq!(m.edns.map(|e| e.version()), Some(0));
+    }
+
+    #[test]
+    fn a_standalone_server_is_node0_and_leads() {
+        let v = View { leader: Some(0), members: vec![Member { id: 0, addr: "127.0.0.5:6379".into() }], serial: 1 };
+        let srv = ask("_redis._tcp.leader.cache.example.internal.", RecordType::SRV, v.clone());
+        assert_eq!(srv.answers.len(), 1);
+        let node0 = ask("node0.cache.example.internal.", RecordType::A, v.clone());
+        assert_eq!(node0.answers.len(), 1, "{node0:?}");
+        assert_eq!(
+            ask("node00.cache.example.internal.", RecordType::A, v).metadata.response_code,
+            ResponseCode::NXDomain
+        );
     }
 
     #[test]
