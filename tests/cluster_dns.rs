@@ -41,7 +41,8 @@ impl Dig {
 fn dig(server: &str, port: u16, name: &str, qtype: &str, tcp: bool) -> Result<Dig, String> {
     let mut cmd = Command::new("dig");
     cmd.args([&format!("@{server}"), "-p", &port.to_string(), name, qtype]);
-    cmd.args(["+norecurse", "+tries=1", "+time=1", "+noall", "+comments", "+answer", "+authority", "+additional"]);
+    // Two tries of 2 s: a loaded machine may drop or delay a datagram.
+    cmd.args(["+norecurse", "+tries=2", "+time=2", "+noall", "+comments", "+answer", "+authority", "+additional"]);
     if tcp {
         cmd.arg("+tcp");
     }
@@ -257,9 +258,11 @@ fn every_node_answers_the_zone_and_leader_follows_failover() {
         took.as_secs_f64() * 1e3,
         agreed_at.saturating_duration_since(elected_at).as_secs_f64() * 1e3,
     );
-    // TTL (1 s) + election time (0.3-0.6 s timeout, a pre-vote and a vote
-    // round) with room for a loaded 2-core machine.
-    assert!(took < Duration::from_secs(5), "DNS took {took:?} to name the new leader");
+    // dig asks the nodes themselves (no cache in between), so this is the
+    // election time (0.3-0.6 s timeout, a pre-vote and a vote round); a
+    // resolver's cache would add up to the 1 s TTL. Room for a loaded
+    // 2-core machine.
+    assert!(took < Duration::from_secs(8), "DNS took {took:?} to name the new leader");
     for &i in &survivors {
         let (l, r, _) = sets(&c, i, dns_port).expect("survivor answers");
         assert_eq!(l, [ip(new_leader)].into(), "node {i} leader after failover");
@@ -312,7 +315,7 @@ fn malformed_packets_get_formerr_or_silence_and_the_server_keeps_answering() {
     c.leader(Duration::from_secs(15)).unwrap_or_else(|| panic!("no leader\n{}", c.log_tails(20)));
     let server = format!("{}:{dns_port}", c.nodes[0].host);
     let sock = UdpSocket::bind("127.0.0.1:0").expect("bind a client socket");
-    sock.set_read_timeout(Some(Duration::from_millis(500))).expect("timeout");
+    sock.set_read_timeout(Some(Duration::from_secs(2))).expect("timeout");
     let mut buf = [0u8; 4096];
     let mut ask = |packet: &[u8]| -> Option<Vec<u8>> {
         sock.send_to(packet, &server).expect("send");
