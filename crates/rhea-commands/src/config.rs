@@ -115,7 +115,7 @@ impl Default for Config {
             client_query_buffer_limit: 1 << 30,
             metrics_port: 0,
             dns_port: 0,
-            dns_domain: "rhea.local".into(),
+            dns_domain: "rhea.internal".into(),
             dns_ttl: 1,
         }
     }
