@@ -4,6 +4,7 @@
 
 mod connection;
 mod cron;
+mod dns;
 mod listener;
 mod metrics;
 mod shutdown;
