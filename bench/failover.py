@@ -152,7 +152,10 @@ def cluster(n, prefix):
     for i in range(n):
         port = freeport()
         args = [RHEA, "--port", str(port), "--node-id", str(i + 1), "--raft-addr", f"127.0.0.1:{raft[i]}",
-                "--peers", peers, "--loglevel", "notice"]
+                "--peers", peers, "--loglevel", "notice",
+                # Each node its own log: clusters in one run must not share
+                # (or inherit) a default rhea-raft-<id> directory.
+                "--raft-dir", os.path.join(WORK, f"{prefix}{i}-raft")]
         nodes.append(Node(f"{prefix}{i}", port, args))
     for node in nodes:
         node.start()

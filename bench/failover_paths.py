@@ -249,7 +249,7 @@ def main():
                     help="trials for Redis + Sentinel with default settings (30 s each; default: --trials)")
     ap.add_argument("--paths", default="sentinel,any-node,dns,redis-sentinel-1000,redis-sentinel-default")
     ap.add_argument("--stock", action="store_true", help="redis-py's default retry policy")
-    ap.add_argument("--dns-domain", default="rhea.local")
+    ap.add_argument("--dns-domain", default="rhea.internal")
     ap.add_argument("--json", help="also write the results here")
     a = ap.parse_args()
     binary = Path(a.rhea_bin).resolve()

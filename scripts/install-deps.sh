@@ -21,3 +21,9 @@ fi
 if ! python3 -c 'import redis, pytest' 2>/dev/null; then
   python3 -m pip install -q redis pytest
 fi
+# dig (dnsutils): tests/cluster_dns.rs asks the cluster's DNS server as an
+# operator would.
+if ! command -v dig >/dev/null; then
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dnsutils >/dev/null
+fi

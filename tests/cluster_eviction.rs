@@ -28,8 +28,11 @@ fn every_node_evicts_the_same_keys_and_stays_near_the_limit() {
     let l = c.leader(Duration::from_secs(15)).expect("no leader");
     let mut conn = c.conn(l, Duration::from_secs(10)).expect("connect to the leader");
     let value = "x".repeat(1000);
-    let mut oom = 0;
+    let (mut oom, mut unsure) = (0, 0);
     // About 100 MB of values into a 64 MB limit, 100 writes per round trip.
+    // A loaded machine may see a leader change mid-flood (a stalled leader
+    // steps down by check_quorum): those writes' fate is unknown, which is
+    // no concern here, since only what the nodes end up holding is checked.
     for round in 0..1000 {
         for j in 0..100 {
             conn.send(&["SET", &format!("key:{round}:{j}"), &value]).expect("send");
@@ -38,6 +41,7 @@ fn every_node_evicts_the_same_keys_and_stays_near_the_limit() {
             match conn.read().expect("read") {
                 Reply::Simple(_) => {}
                 Reply::Error(e) if e.starts_with("OOM") => oom += 1,
+                Reply::Error(e) if e.starts_with("TRYAGAIN") || e.starts_with("CLUSTERDOWN") => unsure += 1,
                 other => panic!("unexpected reply {other:?}"),
             }
         }
@@ -75,5 +79,6 @@ fn every_node_evicts_the_same_keys_and_stays_near_the_limit() {
         }
     }
     assert!(same, "eviction never settled");
-    eprintln!("{oom} writes refused with OOM; {} keys kept", dumps[0]);
+    assert!(unsure < 10_000, "{unsure} of 100000 writes had no leader to take them");
+    eprintln!("{oom} writes refused with OOM, {unsure} unsure; {} keys kept", dumps[0]);
 }

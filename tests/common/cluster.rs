@@ -39,6 +39,11 @@ pub struct Options {
     /// Start plain servers without the Raft arguments (only to test the
     /// harness itself: processes, signals, logs, proxies).
     pub plain: bool,
+    /// Node `i` listens on its own loopback IP, 127.0.0.`i+1`, and every
+    /// node on the same client port, as a real deployment looks (one port,
+    /// many hosts). `conn`, `info`, `leader` and `wait_ready` follow the
+    /// host; the helpers that take a bare port assume 127.0.0.1.
+    pub distinct_ips: bool,
     /// Give every node a `--sentinel-port` of its own (`Node::sentinel_port`).
     pub sentinel: bool,
 }
@@ -46,6 +51,8 @@ pub struct Options {
 pub struct Node {
     /// Raft id (index + 1).
     pub id: u64,
+    /// The client address's IP (127.0.0.1 unless `Options::distinct_ips`).
+    pub host: String,
     pub port: u16,
     pub raft_port: u16,
     /// The Sentinel-compatible port (0 = none).
@@ -145,6 +152,7 @@ impl Cluster {
             })
             .collect();
         let mut nodes = Vec::new();
+        let shared_port = free_port();
         for i in 0..n {
             let peers: Vec<String> = (0..n)
                 .map(|j| {
@@ -152,8 +160,15 @@ impl Cluster {
                     format!("{}@127.0.0.1:{port}", j + 1)
                 })
                 .collect();
-            let port = free_port();
+            let (host, port) = if opts.distinct_ips {
+                (format!("127.0.0.{}", i + 1), shared_port)
+            } else {
+                ("127.0.0.1".into(), free_port())
+            };
             let mut args: Vec<String> = vec!["--port".into(), port.to_string()];
+            if opts.distinct_ips {
+                args.extend(["--bind".into(), host.clone()]);
+            }
             if !opts.plain {
                 args.extend([
                     "--node-id".into(),
@@ -176,6 +191,7 @@ impl Cluster {
             std::fs::create_dir_all(&node_dir).expect("create a node dir");
             nodes.push(Node {
                 id: i as u64 + 1,
+                host,
                 port,
                 raft_port: raft_ports[i],
                 sentinel_port,
@@ -252,6 +268,7 @@ impl Cluster {
         std::fs::create_dir_all(&node_dir).expect("create a node dir");
         self.nodes.push(Node {
             id: i as u64 + 1,
+            host: "127.0.0.1".into(),
             port,
             raft_port,
             sentinel_port: 0,
@@ -294,7 +311,7 @@ impl Cluster {
     pub fn wait_ready(&mut self, i: usize, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Ok(mut c) = Conn::connect_timeout(self.nodes[i].port, POLL_TIMEOUT) {
+            if let Ok(mut c) = self.conn(i, POLL_TIMEOUT) {
                 if let Ok(Reply::Simple(s)) = c.cmd(&["PING"]) {
                     if s == "PONG" {
                         return;
@@ -447,7 +464,7 @@ impl Cluster {
 
     /// One client connection to node `i` (timeouts of `t`).
     pub fn conn(&self, i: usize, t: Duration) -> std::io::Result<Conn> {
-        Conn::connect_timeout(self.nodes[i].port, t)
+        Conn::connect_host_timeout(&self.nodes[i].host, self.nodes[i].port, t)
     }
 
     /// Node `i`'s INFO replication, parsed; None if it does not answer.
@@ -455,7 +472,8 @@ impl Cluster {
         if !self.nodes[i].running() || self.nodes[i].paused {
             return None;
         }
-        raft_info(self.nodes[i].port)
+        let mut c = self.conn(i, POLL_TIMEOUT).ok()?;
+        raft_info_from(&mut c)
     }
 
     /// Polls every live node once: the nodes that say role:master and that
@@ -653,6 +671,10 @@ fn tail(path: &Path, max: u64) -> String {
 /// INFO replication of the server on `port`, parsed.
 pub fn raft_info(port: u16) -> Option<RaftInfo> {
     let mut c = Conn::connect_timeout(port, POLL_TIMEOUT).ok()?;
+    raft_info_from(&mut c)
+}
+
+fn raft_info_from(c: &mut Conn) -> Option<RaftInfo> {
     let r = c.cmd(&["INFO", "replication"]).ok()?;
     RaftInfo::parse(&String::from_utf8_lossy(r.as_bulk()?))
 }

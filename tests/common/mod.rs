@@ -211,7 +211,14 @@ impl Conn {
 
     /// Connects within `t` and uses `t` as the read and write timeout.
     pub fn connect_timeout(port: u16, t: Duration) -> std::io::Result<Conn> {
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        Self::connect_host_timeout("127.0.0.1", port, t)
+    }
+
+    /// As `connect_timeout`, to `host` (an IP literal) rather than 127.0.0.1.
+    pub fn connect_host_timeout(host: &str, port: u16, t: Duration) -> std::io::Result<Conn> {
+        let ip: std::net::IpAddr =
+            host.parse().map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, host.to_string()))?;
+        let addr = std::net::SocketAddr::new(ip, port);
         let s = TcpStream::connect_timeout(&addr, t)?;
         s.set_read_timeout(Some(t))?;
         s.set_write_timeout(Some(t))?;

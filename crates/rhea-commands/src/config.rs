@@ -68,6 +68,11 @@ pub struct Config {
     pub client_query_buffer_limit: u64,
     /// Port of the Prometheus endpoint (0 = off). Rhea's own setting.
     pub metrics_port: u16,
+    /// The cluster's own authoritative DNS server (UDP and TCP, 0 = off),
+    /// the zone it serves and its records' TTL. Rhea's own settings.
+    pub dns_port: u16,
+    pub dns_domain: String,
+    pub dns_ttl: u32,
 }
 
 impl Default for Config {
@@ -109,6 +114,9 @@ impl Default for Config {
             latency_tracking_info_percentiles: vec![50.0, 99.0, 99.9],
             client_query_buffer_limit: 1 << 30,
             metrics_port: 0,
+            dns_port: 0,
+            dns_domain: "rhea.internal".into(),
+            dns_ttl: 1,
         }
     }
 }
@@ -664,6 +672,34 @@ const CLUSTER_PARAMS: &[Param] = &[
         set: |c, v| one(v).map(|s| c.cluster.advertise_addr = s.to_string()),
         mutable: false,
     },
+    Param {
+        name: "dns-port",
+        get: |c| c.dns_port.to_string(),
+        set: |c, v| int_in(v, 0, 65535).map(|n| c.dns_port = n),
+        mutable: false,
+    },
+    Param {
+        name: "dns-domain",
+        get: |c| c.dns_domain.clone(),
+        set: |c, v| {
+            let d = one(v)?.trim_end_matches('.').to_ascii_lowercase();
+            let label_ok = |l: &str| {
+                !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            };
+            if d.len() > 253 || !d.split('.').all(label_ok) {
+                return Err("argument must be a domain name like cache.example.internal".into());
+            }
+            c.dns_domain = d;
+            Ok(())
+        },
+        mutable: false,
+    },
+    Param {
+        name: "dns-ttl",
+        get: |c| c.dns_ttl.to_string(),
+        set: |c, v| int_in(v, 0, INT_MAX).map(|n| c.dns_ttl = n),
+        mutable: false,
+    },
 ];
 
 /// The canonical name of a parameter, whatever the case it was given in.
@@ -766,5 +802,14 @@ mod tests {
         assert!(is_mutable("timeout") && !is_mutable("port") && !is_mutable("save") && !is_mutable("nosuch"));
         assert_eq!(lookup_name("MaxClients"), Some("maxclients"));
         assert!(Config::from_args(&["--save".into(), "".into(), "--appendonly".into(), "no".into()]).is_ok());
+    }
+
+    #[test]
+    fn dns_domain_is_a_domain_name() {
+        let c = Config::from_args(&["--dns-domain".into(), "Cache.Example.Internal.".into()]).unwrap();
+        assert_eq!(c.dns_domain, "cache.example.internal");
+        for bad in ["", "a..b", "spa ce.local", "x.".repeat(130).as_str(), &"a".repeat(64)] {
+            assert!(Config::from_args(&["--dns-domain".into(), bad.into()]).is_err(), "{bad:?}");
+        }
     }
 }

@@ -4,6 +4,7 @@
 
 mod connection;
 mod cron;
+mod dns;
 mod leadership;
 mod listener;
 mod metrics;

@@ -18,6 +18,8 @@ pub enum ServerError {
     Bind { addr: String, source: std::io::Error },
     #[error("{0}")]
     Cluster(String),
+    #[error(transparent)]
+    Dns(#[from] rhea_dns::DnsError),
 }
 
 /// Joins the Raft group the config describes, if it describes one.
@@ -80,6 +82,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     let binds = config.bind.clone();
     let shared = Arc::new(Shared::new(config));
     start_cluster(&shared).await?;
+    crate::dns::start(&shared).await?;
     let mut listeners = Vec::new();
     for host in &binds {
         let addr = format!("{host}:{port}");

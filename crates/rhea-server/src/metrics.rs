@@ -343,6 +343,7 @@ impl Collector for RheaCollector {
                 }
             }
         }
+        crate::dns::encode_metrics(&mut enc)?;
         Ok(())
     }
 }
