@@ -134,17 +134,23 @@ def rhea_trial(binary, path, stock, dns_domain):
         elif path == "dns":
             import dns.resolver  # dnspython
 
+            # As a resolver does: the server that answered last is asked
+            # first, the others in turn.
+            order = list(range(len(dns_ports)))
+
             def client(reset):
-                for i, p in enumerate(dns_ports):
+                for i in list(order):
                     r = dns.resolver.Resolver(configure=False)
                     r.nameservers = [c.hosts[i]]
-                    r.port = p
+                    r.port = dns_ports[i]
                     r.lifetime = 0.5
                     try:
                         host = r.resolve(f"leader.{dns_domain}", "A")[0].to_text()
-                        return redis.Redis(host=host, port=c.ports[0], protocol=2, **kw)
                     except Exception:  # noqa: BLE001 - ask the next node's DNS port
                         continue
+                    order.remove(i)
+                    order.insert(0, i)
+                    return redis.Redis(host=host, port=c.ports[0], protocol=2, **kw)
                 raise redis.exceptions.ConnectionError("no node answered the DNS query")
         else:
             raise ValueError(path)
