@@ -115,7 +115,7 @@ def rhea_trial(binary, path, stock, dns_domain):
     else:
         c = RheaCluster(binary)
     try:
-        old = c.leader()
+        old = c.settle()
         kw = client_kwargs(stock)
         if path == "sentinel":
             s = Sentinel([("127.0.0.1", p) for p in c.sentinel_ports], sentinel_kwargs=dict(kw), **kw)

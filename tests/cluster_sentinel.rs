@@ -26,6 +26,18 @@ fn sentinel_cluster(extra: &[&str]) -> Cluster {
     Cluster::start_with(3, &opts)
 }
 
+/// The leader, once every node has applied a write made through it: a node
+/// that never heard from a leader since it started empty grants no vote
+/// (the rejoin rule), so stopping the leader before that can leave the
+/// others unable to elect.
+fn settled_leader(c: &Cluster) -> usize {
+    let l = c.leader(ELECTION).expect("no leader elected");
+    let mut conn = c.conn(l, Duration::from_secs(5)).expect("connect to the leader");
+    assert_eq!(conn.cmd(&["SET", "__settle__", "1"]).expect("set"), Reply::Simple("OK".into()));
+    c.wait_converged(Duration::from_secs(20)).expect("the nodes did not converge");
+    l
+}
+
 fn text(r: &Reply) -> String {
     match r {
         Reply::Bulk(b) | Reply::Verbatim(b) => String::from_utf8_lossy(b).into_owned(),
@@ -328,7 +340,7 @@ fn wait_message(c: &mut Conn, channel: &str, deadline: Instant) -> Option<String
 #[test]
 fn switch_master_reaches_subscribers_on_the_survivors() {
     let mut c = sentinel_cluster(&[]);
-    let old = c.leader(ELECTION).expect("no leader elected");
+    let old = settled_leader(&c);
     let survivors: Vec<usize> = (0..3).filter(|&i| i != old).collect();
     let mut subs = Vec::new();
     for (k, &i) in survivors.iter().enumerate() {
@@ -409,7 +421,7 @@ fn closed(c: &mut Conn) -> bool {
 #[test]
 fn deposed_leader_closes_the_clients_it_accepted_as_leader() {
     let mut c = sentinel_cluster(&[]);
-    let old = c.leader(ELECTION).expect("no leader elected");
+    let old = settled_leader(&c);
     let follower = (old + 1) % 3;
     let mut cl = leader_clients(c.port(old));
     let mut at_follower = Conn::connect_timeout(c.port(follower), Duration::from_secs(20)).expect("connect");
@@ -438,7 +450,7 @@ fn deposed_leader_closes_the_clients_it_accepted_as_leader() {
 #[test]
 fn partitioned_leader_steps_down_and_closes_its_clients() {
     let c = sentinel_cluster(&[]);
-    let old = c.leader(ELECTION).expect("no leader elected");
+    let old = settled_leader(&c);
     let mut cl = leader_clients(c.port(old));
     c.isolate(old);
     let t0 = Instant::now();
@@ -458,7 +470,7 @@ fn partitioned_leader_steps_down_and_closes_its_clients() {
 #[test]
 fn forward_mode_keeps_plain_clients_and_closes_waiting_ones() {
     let mut c = sentinel_cluster(&["--leader-loss-clients", "forward"]);
-    let old = c.leader(ELECTION).expect("no leader elected");
+    let old = settled_leader(&c);
     let mut cl = leader_clients(c.port(old));
     c.pause(old);
     c.leader_excluding(&[old], ELECTION).expect("no new leader while the old one is stopped");
@@ -478,7 +490,7 @@ fn forward_mode_keeps_plain_clients_and_closes_waiting_ones() {
 fn redis_crate_sentinel_client_writes_through_a_failover() {
     use redis::sentinel::{SentinelClient, SentinelServerType};
     let mut c = sentinel_cluster(&[]);
-    let old = c.leader(ELECTION).expect("no leader elected");
+    let old = settled_leader(&c);
     let urls: Vec<String> = (0..3).map(|i| format!("redis://127.0.0.1:{}/", c.nodes[i].sentinel_port)).collect();
     let mut client =
         SentinelClient::build(urls, "mymaster".into(), None, SentinelServerType::Master).expect("sentinel client");

@@ -112,6 +112,16 @@ class RheaCluster:
             time.sleep(0.05)
         raise RuntimeError(f"no leader within {timeout}s")
 
+    def settle(self, timeout=30.0):
+        """Writes once through the leader and waits until every node applied
+        it. A node that never heard from a leader since it started empty
+        grants no vote (the rejoin rule), so killing the leader before every
+        node caught up once can leave the others unable to elect."""
+        leader = self.leader(timeout=timeout)
+        self.redis(leader, timeout=5).set("__settle__", "1")
+        self.wait_converged(timeout)
+        return leader
+
     def wait_converged(self, timeout=30.0):
         """Waits until every running node has applied the same index."""
         deadline = time.monotonic() + timeout
@@ -147,10 +157,17 @@ class RheaCluster:
             c.close()
         return out
 
-    def close(self):
+    def close(self, keep=False):
+        """Kills every node; the logs stay (and their place is printed) when
+        `keep` or RHEA_KEEP_LOGS is set."""
         for i in range(len(self)):
+            if self.procs[i] is not None:
+                self.procs[i].send_signal(signal.SIGCONT)
             self.kill(i)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if keep or os.environ.get("RHEA_KEEP_LOGS"):
+            print(f"node logs kept in {self.dir}")
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class Writer(threading.Thread):

@@ -43,7 +43,7 @@ def sentinel_for(c):
 
 
 def test_master_for_writes_through_a_leader_sigkill(cluster):
-    old = cluster.leader()
+    old = cluster.settle()
     sentinel = sentinel_for(cluster)
     assert sentinel.discover_master("mymaster") == ("127.0.0.1", cluster.ports[old])
     master = sentinel.master_for("mymaster", socket_timeout=1.0, socket_connect_timeout=0.5)
@@ -80,7 +80,7 @@ def test_clients_of_a_deposed_leader_reconnect_to_the_new_one(cluster):
     """A pool connected through Sentinel to a leader that loses leadership
     (SIGSTOP, the others elect, SIGCONT) is disconnected by it, and its next
     command goes to the new leader."""
-    old = cluster.leader()
+    old = cluster.settle()
     sentinel = sentinel_for(cluster)
     master = sentinel.master_for("mymaster", socket_timeout=2.0, socket_connect_timeout=0.5)
     assert master.set("k", "1")
