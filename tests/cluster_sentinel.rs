@@ -125,7 +125,11 @@ fn sentinel_replies_match_redis_sentinel() {
     // The reference: a master, a replica and two sentinels watching them.
     let master = Server::redis(&[]);
     let mp = master.port.to_string();
-    let replica = Server::redis(&["--replicaof", "127.0.0.1", &mp]);
+    // The replica stores the RDB of its initial sync in its --dir.
+    let rdir = std::env::temp_dir().join(format!("rhea-sentinel-replica-{}-{}", std::process::id(), master.port));
+    std::fs::create_dir_all(&rdir).expect("replica dir");
+    let rdir_s = rdir.to_string_lossy().into_owned();
+    let replica = Server::redis(&["--replicaof", "127.0.0.1", &mp, "--dir", &rdir_s]);
     let real = [RealSentinel::start(master.port), RealSentinel::start(master.port)];
     let rp = real[0].port;
     // The replica and the other sentinel are discovered by INFO and hello
@@ -316,6 +320,8 @@ fn sentinel_replies_match_redis_sentinel() {
         let ms = h.cmd(&["SENTINEL", "MASTERS"]).expect("masters");
         assert!(matches!(&ms, Reply::Array(v) if matches!(v.first(), Some(Reply::Map(_)))), "{ms:?}");
     }
+    drop(replica);
+    let _ = std::fs::remove_dir_all(&rdir);
 }
 
 /// Reads pushes until one on `channel` arrives; its message.
