@@ -451,12 +451,12 @@ pub fn notify_event(
 /// last call (lazily while a command ran, or in the active expiry cycle),
 /// and forgets them.
 pub fn flush_expired(shared: &Shared, store: &mut Store, mut me: Option<&mut SelfOut>, now_ms: i64) {
-    if store.dbs.iter().all(|d| d.expired_log.is_empty()) {
+    if !store.take_expired_pending() {
         return;
     }
     let flags = shared.config.read().notify_keyspace_events;
     for (i, db) in store.dbs.iter_mut().enumerate() {
-        if db.expired_log.is_empty() {
+        if !db.has_expired() {
             continue;
         }
         for key in db.take_expired() {

@@ -340,8 +340,8 @@ impl StateMachine for Applier {
         // the apply index, which moves only once the new one is in.
         {
             let mut store = self.shared.store.lock();
-            for db in store.dbs.iter_mut() {
-                *db = rhea_store::Db::default();
+            for i in 0..store.dbs.len() {
+                store.reset_db(i);
             }
         }
         // What the node holds with no data is Raft's, not the dataset's.
@@ -366,7 +366,7 @@ impl StateMachine for Applier {
         if new.dbs.len() != store.dbs.len() {
             return Err(format!("snapshot has {} databases, this node {}", new.dbs.len(), store.dbs.len()));
         }
-        store.dbs = new.dbs;
+        store.adopt_dbs(new.dbs);
         let cfg = *store.eviction();
         store.set_eviction(cfg);
         self.last_now = last_now;

@@ -1,4 +1,6 @@
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use ahash::RandomState;
 use indexmap::IndexMap;
@@ -71,7 +73,10 @@ pub struct Db {
     pub expired_keys: u64,
     /// The keys expired since the command layer last took them, in order,
     /// for `expired` keyspace notifications (see `take_expired`).
-    pub expired_log: Vec<Sds>,
+    expired_log: Vec<Sds>,
+    /// Raised with every entry of `expired_log`; one flag for all the
+    /// databases of a store (see `Store::take_expired_pending`).
+    expired_flag: ExpiredFlag,
     /// Keys some client WATCHes: (version, number of watchers). Every change
     /// to such a key gets a new version, so EXEC can tell it was modified.
     watched: HashMap<Sds, (u64, u32), RandomState>,
@@ -84,7 +89,48 @@ pub struct Db {
     keep_expired: bool,
 }
 
+/// "Some database of this store logged an expired key": the command layer
+/// checks it after every command, where scanning 16 logs cost ~120
+/// instructions (16 cache lines) each time.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct ExpiredFlag(Arc<AtomicBool>);
+
+impl ExpiredFlag {
+    fn raise(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Was it raised since the last call? Lowers it.
+    pub(crate) fn take(&self) -> bool {
+        // A plain load first: the flag is nearly always down, and then
+        // nothing is written.
+        self.0.load(Ordering::Relaxed) && self.0.swap(false, Ordering::Relaxed)
+    }
+}
+
 impl Db {
+    /// A database that raises `flag` when it logs an expired key.
+    pub(crate) fn with_expired_flag(flag: &ExpiredFlag) -> Self {
+        Db { expired_flag: flag.clone(), ..Db::default() }
+    }
+
+    pub(crate) fn set_expired_flag(&mut self, flag: &ExpiredFlag) {
+        self.expired_flag = flag.clone();
+        if !self.expired_log.is_empty() {
+            flag.raise();
+        }
+    }
+
+    fn log_expired(&mut self, key: Sds) {
+        self.expired_log.push(key);
+        self.expired_flag.raise();
+    }
+
+    /// Is an `expired` notification pending for this database?
+    pub fn has_expired(&self) -> bool {
+        !self.expired_log.is_empty()
+    }
+
     pub fn len(&self) -> usize {
         self.map.len()
     }
@@ -116,7 +162,7 @@ impl Db {
             }
             self.remove(key);
             self.expired_keys += 1;
-            self.expired_log.push(Sds::new(key));
+            self.log_expired(Sds::new(key));
             return None;
         }
         self.map.get_index_mut(i).map(|(_, e)| e)
@@ -128,7 +174,7 @@ impl Db {
             Some(e) if e.is_expired(now) && !self.keep_expired => {
                 self.remove(key);
                 self.expired_keys += 1;
-                self.expired_log.push(Sds::new(key));
+                self.log_expired(Sds::new(key));
                 true
             }
             _ => false,
@@ -298,7 +344,7 @@ impl Db {
             let k = k.clone();
             self.remove(&k);
             self.expired_keys += 1;
-            self.expired_log.push(k);
+            self.log_expired(k);
         }
         None
     }
@@ -440,7 +486,7 @@ impl Db {
                         self.volatile -= 1;
                     }
                     self.touch(&k);
-                    self.expired_log.push(k);
+                    self.log_expired(k);
                 }
                 expired += 1;
                 self.expired_keys += 1;

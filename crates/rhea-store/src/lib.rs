@@ -49,12 +49,16 @@ pub struct Store {
     eviction: evict::EvictionConfig,
     /// Eviction candidates kept between picks.
     pool: evict::EvictionPool,
+    /// Shared with every database in `dbs`.
+    expired: db::ExpiredFlag,
 }
 
 impl Store {
     pub fn new(databases: usize) -> Self {
+        let expired = db::ExpiredFlag::default();
         Store {
-            dbs: (0..databases.max(1)).map(|_| Db::default()).collect(),
+            dbs: (0..databases.max(1)).map(|_| Db::with_expired_flag(&expired)).collect(),
+            expired,
             stats: Stats::default(),
             blocked: HashMap::new(),
             ready: VecDeque::new(),
@@ -72,6 +76,29 @@ impl Store {
     pub fn set_keep_expired(&mut self, keep: bool) {
         for db in &mut self.dbs {
             db.set_keep_expired(keep);
+        }
+    }
+
+    /// Did any database log an expired key since the last call? (Then its
+    /// `take_expired` has keys.) A database put into `dbs` from elsewhere
+    /// must go through `adopt_dbs` for this to see it.
+    pub fn take_expired_pending(&self) -> bool {
+        self.expired.take()
+    }
+
+    /// Replaces the databases (a restored snapshot's), tying them to this
+    /// store's expiry flag.
+    pub fn adopt_dbs(&mut self, dbs: Vec<Db>) {
+        self.dbs = dbs;
+        for db in &mut self.dbs {
+            db.set_expired_flag(&self.expired);
+        }
+    }
+
+    /// Empties database `i` (a fresh `Db`, tied to this store).
+    pub fn reset_db(&mut self, i: usize) {
+        if i < self.dbs.len() {
+            self.dbs[i] = Db::with_expired_flag(&self.expired);
         }
     }
 

@@ -14,6 +14,7 @@
 use std::fmt;
 
 use ahash::RandomState;
+use indexmap::map::Entry;
 use indexmap::IndexMap;
 
 use crate::sds::Sds;
@@ -21,15 +22,42 @@ use crate::sds::Sds;
 const NIL: u32 = u32::MAX;
 const HEAD: u32 = 0;
 const MAX_LEVEL: usize = 32;
+/// Levels stored inside the node. With p = 1/4 a node has more than 3
+/// with probability 1/64; those few tall nodes are also the ones every
+/// search passes, so their side table stays in cache.
+const INLINE_LEVELS: usize = 3;
 
+/// (forward, span) of one level: span counts the nodes the link jumps
+/// over, the target included.
+type Link = (u32, u32);
+
+/// A skiplist node in exactly one cache line: a search hop compares the
+/// score (and, on equal scores, the member) of the next node and then
+/// follows one of its links, all in the same line. The levels above
+/// `INLINE_LEVELS` live in `SkipList::tall`.
 #[derive(Clone)]
+#[repr(align(64))]
 struct Node {
-    member: Sds,
     score: f64,
     backward: u32,
-    /// (forward, span) per level: span counts the nodes the link jumps over,
-    /// the target included.
-    next: smallvec::SmallVec<[(u32, u32); 3]>,
+    /// Index in `SkipList::tall` of the levels from `INLINE_LEVELS` up, or
+    /// NIL for a node with no more than `INLINE_LEVELS` levels.
+    tall: u32,
+    next: [Link; INLINE_LEVELS],
+    member: Sds,
+}
+
+impl Node {
+    fn new(member: Sds, score: f64, tall: u32) -> Self {
+        Node { score, backward: NIL, tall, next: [(NIL, 0); INLINE_LEVELS], member }
+    }
+
+    /// Does this node sort before (score, member)? The member is only read
+    /// when the scores tie.
+    #[inline]
+    fn precedes(&self, score: f64, member: &[u8]) -> bool {
+        self.score < score || (self.score == score && self.member.as_bytes() < member)
+    }
 }
 
 /// What `ZSet::add` did.
@@ -40,18 +68,28 @@ pub enum AddResult {
     Unchanged,
 }
 
-/// Members with their scores, ordered by (score, member).
+/// The skiplist half of a sorted set: nodes in an arena addressed by `u32`.
 #[derive(Clone)]
-pub struct ZSet {
+struct SkipList {
     nodes: Vec<Node>,
     free: Vec<u32>,
+    /// Upper levels of the tall nodes (and of the head), with a free list.
+    tall: Vec<Vec<Link>>,
+    tall_free: Vec<u32>,
     tail: u32,
     level: usize,
-    index: IndexMap<Sds, u32, RandomState>,
+    len: usize,
     /// State of the generator of node levels. It is part of the value so
     /// that the shape of the skiplist depends only on the operations; the
     /// shape never shows in replies, only in speed.
     seed: u64,
+}
+
+/// Members with their scores, ordered by (score, member).
+#[derive(Clone)]
+pub struct ZSet {
+    list: SkipList,
+    index: IndexMap<Sds, u32, RandomState>,
     /// Encoding reported by OBJECT ENCODING. The command layer switches it
     /// with Redis's rules (thresholds, conversions on store); the storage
     /// is the same either way.
@@ -78,19 +116,243 @@ impl fmt::Debug for ZSet {
     }
 }
 
-impl ZSet {
-    pub fn new() -> Self {
-        let head =
-            Node { member: Sds::new(b""), score: 0.0, backward: NIL, next: smallvec::smallvec![(NIL, 0); MAX_LEVEL] };
-        ZSet {
-            nodes: vec![head],
+impl SkipList {
+    fn new() -> Self {
+        SkipList {
+            nodes: vec![Node::new(Sds::new(b""), 0.0, 0)],
             free: Vec::new(),
+            tall: vec![vec![(NIL, 0); MAX_LEVEL - INLINE_LEVELS]],
+            tall_free: Vec::new(),
             tail: NIL,
             level: 1,
-            index: IndexMap::default(),
+            len: 0,
             seed: 0x9E37_79B9_7F4A_7C15,
-            listpack: true,
         }
+    }
+
+    fn node(&self, i: u32) -> &Node {
+        &self.nodes[i as usize]
+    }
+
+    fn node_mut(&mut self, i: u32) -> &mut Node {
+        &mut self.nodes[i as usize]
+    }
+
+    #[inline]
+    fn link(&self, x: u32, i: usize) -> Link {
+        let n = self.node(x);
+        if i < INLINE_LEVELS {
+            n.next[i]
+        } else {
+            self.tall[n.tall as usize][i - INLINE_LEVELS]
+        }
+    }
+
+    #[inline]
+    fn link_mut(&mut self, x: u32, i: usize) -> &mut Link {
+        let n = &mut self.nodes[x as usize];
+        if i < INLINE_LEVELS {
+            &mut n.next[i]
+        } else {
+            &mut self.tall[n.tall as usize][i - INLINE_LEVELS]
+        }
+    }
+
+    fn random_level(&mut self) -> usize {
+        // xorshift64*; each extra level with probability 1/4, as Redis.
+        let mut level = 1;
+        loop {
+            self.seed ^= self.seed >> 12;
+            self.seed ^= self.seed << 25;
+            self.seed ^= self.seed >> 27;
+            let r = self.seed.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32;
+            if level < MAX_LEVEL && (r & 0xFFFF) < 0x4000 {
+                level += 1;
+            } else {
+                return level;
+            }
+        }
+    }
+
+    /// A slot in `tall` for a node of `level` levels.
+    fn alloc_tall(&mut self, level: usize) -> u32 {
+        let links = level - INLINE_LEVELS;
+        match self.tall_free.pop() {
+            Some(t) => {
+                self.tall[t as usize].resize(links, (NIL, 0));
+                t
+            }
+            None => {
+                self.tall.push(vec![(NIL, 0); links]);
+                (self.tall.len() - 1) as u32
+            }
+        }
+    }
+
+    /// Inserts (score, member), which must not be present; returns its node.
+    fn insert(&mut self, member: Sds, score: f64) -> u32 {
+        let mut update = [HEAD; MAX_LEVEL];
+        let mut rank = [0usize; MAX_LEVEL];
+        let mut x = HEAD;
+        for i in (0..self.level).rev() {
+            rank[i] = if i == self.level - 1 { 0 } else { rank[i + 1] };
+            loop {
+                let (fwd, span) = self.link(x, i);
+                if fwd != NIL && self.node(fwd).precedes(score, &member) {
+                    rank[i] += span as usize;
+                    x = fwd;
+                } else {
+                    break;
+                }
+            }
+            update[i] = x;
+        }
+        let level = self.random_level();
+        if level > self.level {
+            let len = self.len as u32;
+            for i in self.level..level {
+                rank[i] = 0;
+                update[i] = HEAD;
+                self.link_mut(HEAD, i).1 = len;
+            }
+            self.level = level;
+        }
+        let tall = if level > INLINE_LEVELS { self.alloc_tall(level) } else { NIL };
+        let node = Node::new(member, score, tall);
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.nodes[id as usize] = node;
+                id
+            }
+            None => {
+                self.nodes.push(node);
+                (self.nodes.len() - 1) as u32
+            }
+        };
+        for (i, &u) in update.iter().enumerate().take(level) {
+            let (fwd, span) = self.link(u, i);
+            let behind = (rank[0] - rank[i]) as u32;
+            *self.link_mut(id, i) = (fwd, span - behind);
+            *self.link_mut(u, i) = (id, behind + 1);
+        }
+        for (i, &u) in update.iter().enumerate().take(self.level).skip(level) {
+            self.link_mut(u, i).1 += 1;
+        }
+        self.node_mut(id).backward = if update[0] == HEAD { NIL } else { update[0] };
+        let fwd = self.node(id).next[0].0;
+        if fwd != NIL {
+            self.node_mut(fwd).backward = id;
+        } else {
+            self.tail = id;
+        }
+        self.len += 1;
+        id
+    }
+
+    /// Removes the node of (score, member); returns its member (so that an
+    /// update can re-insert it without a copy), None if it is not there.
+    fn remove(&mut self, score: f64, member: &[u8]) -> Option<Sds> {
+        let mut update = [HEAD; MAX_LEVEL];
+        let mut x = HEAD;
+        for i in (0..self.level).rev() {
+            loop {
+                let fwd = self.link(x, i).0;
+                if fwd != NIL && self.node(fwd).precedes(score, member) {
+                    x = fwd;
+                } else {
+                    break;
+                }
+            }
+            update[i] = x;
+        }
+        let target = self.node(x).next[0].0;
+        if target == NIL || self.node(target).score != score || &self.node(target).member[..] != member {
+            return None;
+        }
+        for (i, &u) in update.iter().enumerate().take(self.level) {
+            let (fwd, span) = self.link(u, i);
+            if fwd == target {
+                let (tfwd, tspan) = self.link(target, i);
+                *self.link_mut(u, i) = (tfwd, span + tspan - 1);
+            } else {
+                self.link_mut(u, i).1 = span - 1;
+            }
+        }
+        let (fwd, back) = (self.node(target).next[0].0, self.node(target).backward);
+        if fwd != NIL {
+            self.node_mut(fwd).backward = back;
+        } else {
+            self.tail = back;
+        }
+        while self.level > 1 && self.link(HEAD, self.level - 1).0 == NIL {
+            self.level -= 1;
+        }
+        let t = self.node_mut(target);
+        let member = std::mem::replace(&mut t.member, Sds::new(b""));
+        let tall = std::mem::replace(&mut t.tall, NIL);
+        if tall != NIL {
+            self.tall[tall as usize].clear();
+            self.tall_free.push(tall);
+        }
+        self.free.push(target);
+        self.len -= 1;
+        if self.len == 0 {
+            // Nothing left: drop the arena rather than keep free lists.
+            self.nodes.truncate(1);
+            self.free.clear();
+            self.tall.truncate(1);
+            self.tall_free.clear();
+        }
+        Some(member)
+    }
+
+    /// How many elements, from the lowest, satisfy `pred`; `pred` must hold
+    /// for a prefix of the order and fail after.
+    fn count_while(&self, pred: impl Fn(f64, &[u8]) -> bool) -> usize {
+        let mut x = HEAD;
+        let mut traversed = 0usize;
+        for i in (0..self.level).rev() {
+            loop {
+                let (fwd, span) = self.link(x, i);
+                if fwd != NIL && pred(self.node(fwd).score, &self.node(fwd).member) {
+                    traversed += span as usize;
+                    x = fwd;
+                } else {
+                    break;
+                }
+            }
+        }
+        traversed
+    }
+
+    fn node_at(&self, rank: usize) -> u32 {
+        if rank >= self.len {
+            return NIL;
+        }
+        let want = rank + 1;
+        let mut x = HEAD;
+        let mut traversed = 0usize;
+        for i in (0..self.level).rev() {
+            loop {
+                let (fwd, span) = self.link(x, i);
+                if fwd != NIL && traversed + span as usize <= want {
+                    traversed += span as usize;
+                    x = fwd;
+                } else {
+                    break;
+                }
+            }
+            if traversed == want {
+                return x;
+            }
+        }
+        NIL
+    }
+}
+
+impl ZSet {
+    pub fn new() -> Self {
+        ZSet { list: SkipList::new(), index: IndexMap::default(), listpack: true }
     }
 
     /// An empty set with the given encoding.
@@ -124,18 +386,18 @@ impl ZSet {
     /// The state of the node-level generator (snapshots carry it so that a
     /// restored set keeps drawing the same levels as the original).
     pub(crate) fn level_seed(&self) -> u64 {
-        self.seed
+        self.list.seed
     }
 
     pub(crate) fn set_level_seed(&mut self, seed: u64) {
-        self.seed = seed;
+        self.list.seed = seed;
     }
 
     /// Switches the reported encoding. A listpack stores scores as text
     /// where -0 is written "0", so converting to one loses the sign of zero.
     pub fn set_listpack(&mut self, listpack: bool) {
         if listpack && !self.listpack {
-            for n in self.nodes.iter_mut().skip(1) {
+            for n in self.list.nodes.iter_mut().skip(1) {
                 if n.score == 0.0 {
                     n.score = 0.0;
                 }
@@ -145,7 +407,9 @@ impl ZSet {
     }
 
     pub fn heap_size(&self) -> usize {
-        self.nodes.iter().map(|n| 48 + n.next.len() * 8 + n.member.heap_size() * 2).sum::<usize>()
+        self.list.nodes.len() * std::mem::size_of::<Node>()
+            + self.list.tall.iter().map(|t| t.len() * 8).sum::<usize>()
+            + self.list.nodes.iter().map(|n| n.member.heap_size() * 2).sum::<usize>()
             + self.index.len() * 40
     }
 
@@ -155,67 +419,56 @@ impl ZSet {
     }
 
     pub fn score(&self, member: &[u8]) -> Option<f64> {
-        self.index.get(member).map(|&n| self.node(n).score)
+        self.index.get(member).map(|&n| self.list.node(n).score)
     }
 
     pub fn contains(&self, member: &[u8]) -> bool {
         self.index.contains_key(member)
     }
 
-    fn node(&self, i: u32) -> &Node {
-        &self.nodes[i as usize]
-    }
-
-    fn node_mut(&mut self, i: u32) -> &mut Node {
-        &mut self.nodes[i as usize]
-    }
-
-    fn random_level(&mut self) -> usize {
-        // xorshift64*; each extra level with probability 1/4, as Redis.
-        let mut level = 1;
-        loop {
-            self.seed ^= self.seed >> 12;
-            self.seed ^= self.seed << 25;
-            self.seed ^= self.seed >> 27;
-            let r = self.seed.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32;
-            if level < MAX_LEVEL && (r & 0xFFFF) < 0x4000 {
-                level += 1;
-            } else {
-                return level;
-            }
-        }
-    }
-
     /// Inserts a member that is not present, or gives an existing one a new
     /// score.
     pub fn add(&mut self, member: &[u8], score: f64) -> AddResult {
+        self.upsert(member, |_| Some(score))
+    }
+
+    /// Adds or updates `member` with the score `decide` picks from its
+    /// current one (None if absent); `decide` returning None leaves the set
+    /// as it is. The member is hashed once.
+    pub fn upsert(&mut self, member: &[u8], decide: impl FnOnce(Option<f64>) -> Option<f64>) -> AddResult {
         // Listpacks write -0 as "0" (see `set_listpack`).
-        let score = if self.listpack && score == 0.0 { 0.0 } else { score };
-        if let Some(&n) = self.index.get(member) {
-            let old = self.node(n).score;
-            if old == score {
-                return AddResult::Unchanged;
+        let listpack = self.listpack;
+        let normal = |score: f64| if listpack && score == 0.0 { 0.0 } else { score };
+        match self.index.entry(Sds::new(member)) {
+            Entry::Occupied(mut e) => {
+                let old = self.list.node(*e.get()).score;
+                let Some(score) = decide(Some(old)).map(normal) else {
+                    return AddResult::Unchanged;
+                };
+                if old == score {
+                    return AddResult::Unchanged;
+                }
+                // Always present: the index and the list hold the same members.
+                let key = self.list.remove(old, member).unwrap_or_else(|| e.key().clone());
+                *e.get_mut() = self.list.insert(key, score);
+                AddResult::Updated
             }
-            let key = self.node(n).member.clone();
-            self.unlink(old, &key);
-            let n = self.link(key, score);
-            if let Some(slot) = self.index.get_mut(member) {
-                *slot = n;
+            Entry::Vacant(e) => {
+                let Some(score) = decide(None).map(normal) else {
+                    return AddResult::Unchanged;
+                };
+                let n = self.list.insert(e.key().clone(), score);
+                e.insert(n);
+                AddResult::Added
             }
-            return AddResult::Updated;
         }
-        let key = Sds::new(member);
-        let n = self.link(key.clone(), score);
-        self.index.insert(key, n);
-        AddResult::Added
     }
 
     /// Removes a member; returns its score.
     pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
         let n = self.index.swap_remove(member)?;
-        let score = self.node(n).score;
-        let key = self.node(n).member.clone();
-        self.unlink(score, &key);
+        let score = self.list.node(n).score;
+        self.list.remove(score, member);
         Some(score)
     }
 
@@ -223,129 +476,10 @@ impl ZSet {
         a_score < score || (a_score == score && a_member < member)
     }
 
-    fn link(&mut self, member: Sds, score: f64) -> u32 {
-        let mut update = [HEAD; MAX_LEVEL];
-        let mut rank = [0usize; MAX_LEVEL];
-        let mut x = HEAD;
-        for i in (0..self.level).rev() {
-            rank[i] = if i == self.level - 1 { 0 } else { rank[i + 1] };
-            loop {
-                let (fwd, span) = self.node(x).next[i];
-                if fwd != NIL && Self::less(self.node(fwd).score, &self.node(fwd).member, score, &member) {
-                    rank[i] += span as usize;
-                    x = fwd;
-                } else {
-                    break;
-                }
-            }
-            update[i] = x;
-        }
-        let level = self.random_level();
-        if level > self.level {
-            let len = self.len() as u32;
-            for i in self.level..level {
-                rank[i] = 0;
-                update[i] = HEAD;
-                self.node_mut(HEAD).next[i].1 = len;
-            }
-            self.level = level;
-        }
-        let node = Node { member, score, backward: NIL, next: smallvec::smallvec![(NIL, 0); level] };
-        let id = match self.free.pop() {
-            Some(id) => {
-                self.nodes[id as usize] = node;
-                id
-            }
-            None => {
-                self.nodes.push(node);
-                (self.nodes.len() - 1) as u32
-            }
-        };
-        for i in 0..level {
-            let (fwd, span) = self.node(update[i]).next[i];
-            let behind = (rank[0] - rank[i]) as u32;
-            self.node_mut(id).next[i] = (fwd, span - behind);
-            self.node_mut(update[i]).next[i] = (id, behind + 1);
-        }
-        for (i, &u) in update.iter().enumerate().take(self.level).skip(level) {
-            self.node_mut(u).next[i].1 += 1;
-        }
-        self.node_mut(id).backward = if update[0] == HEAD { NIL } else { update[0] };
-        let fwd = self.node(id).next[0].0;
-        if fwd != NIL {
-            self.node_mut(fwd).backward = id;
-        } else {
-            self.tail = id;
-        }
-        id
-    }
-
-    /// Removes the node of (score, member) from the skiplist (not from the
-    /// index).
-    fn unlink(&mut self, score: f64, member: &[u8]) {
-        let mut update = [HEAD; MAX_LEVEL];
-        let mut x = HEAD;
-        for i in (0..self.level).rev() {
-            loop {
-                let fwd = self.node(x).next[i].0;
-                if fwd != NIL && Self::less(self.node(fwd).score, &self.node(fwd).member, score, member) {
-                    x = fwd;
-                } else {
-                    break;
-                }
-            }
-            update[i] = x;
-        }
-        let target = self.node(x).next[0].0;
-        if target == NIL || self.node(target).score != score || &self.node(target).member[..] != member {
-            return;
-        }
-        for (i, &u) in update.iter().enumerate().take(self.level) {
-            let (fwd, span) = self.node(u).next[i];
-            if fwd == target {
-                let (tfwd, tspan) = self.node(target).next[i];
-                self.node_mut(u).next[i] = (tfwd, span + tspan - 1);
-            } else {
-                self.node_mut(u).next[i].1 = span - 1;
-            }
-        }
-        let (fwd, back) = (self.node(target).next[0].0, self.node(target).backward);
-        if fwd != NIL {
-            self.node_mut(fwd).backward = back;
-        } else {
-            self.tail = back;
-        }
-        while self.level > 1 && self.node(HEAD).next[self.level - 1].0 == NIL {
-            self.level -= 1;
-        }
-        let t = self.node_mut(target);
-        t.member = Sds::new(b"");
-        t.next = smallvec::SmallVec::new();
-        self.free.push(target);
-        if self.index.is_empty() {
-            // Nothing left: drop the arena rather than keep a free list.
-            self.nodes.truncate(1);
-            self.free.clear();
-        }
-    }
-
     /// How many elements, from the lowest, satisfy `pred`; `pred` must hold
     /// for a prefix of the order and fail after (e.g. "score < min").
     pub fn count_while(&self, pred: impl Fn(f64, &[u8]) -> bool) -> usize {
-        let mut x = HEAD;
-        let mut traversed = 0usize;
-        for i in (0..self.level).rev() {
-            loop {
-                let (fwd, span) = self.node(x).next[i];
-                if fwd != NIL && pred(self.node(fwd).score, &self.node(fwd).member) {
-                    traversed += span as usize;
-                    x = fwd;
-                } else {
-                    break;
-                }
-            }
-        }
-        traversed
+        self.list.count_while(pred)
     }
 
     /// 0-based rank of a member in ascending order.
@@ -354,48 +488,24 @@ impl ZSet {
         Some(self.count_while(|s, m| Self::less(s, m, score, member)))
     }
 
-    fn node_at(&self, rank: usize) -> u32 {
-        if rank >= self.len() {
-            return NIL;
-        }
-        let want = rank + 1;
-        let mut x = HEAD;
-        let mut traversed = 0usize;
-        for i in (0..self.level).rev() {
-            loop {
-                let (fwd, span) = self.node(x).next[i];
-                if fwd != NIL && traversed + span as usize <= want {
-                    traversed += span as usize;
-                    x = fwd;
-                } else {
-                    break;
-                }
-            }
-            if traversed == want {
-                return x;
-            }
-        }
-        NIL
-    }
-
     /// The element at a 0-based ascending rank.
     pub fn get_by_rank(&self, rank: usize) -> Option<(&Sds, f64)> {
-        let n = self.node_at(rank);
-        (n != NIL).then(|| (&self.node(n).member, self.node(n).score))
+        let n = self.list.node_at(rank);
+        (n != NIL).then(|| (&self.list.node(n).member, self.list.node(n).score))
     }
 
     /// Elements in ascending order, from `rank` on.
     pub fn iter_from(&self, rank: usize) -> Iter<'_> {
-        Iter { z: self, cur: self.node_at(rank), rev: false }
+        Iter { list: &self.list, cur: self.list.node_at(rank), rev: false }
     }
 
     /// Elements in descending order, from ascending `rank` down.
     pub fn iter_rev_from(&self, rank: usize) -> Iter<'_> {
-        Iter { z: self, cur: self.node_at(rank), rev: true }
+        Iter { list: &self.list, cur: self.list.node_at(rank), rev: true }
     }
 
     pub fn iter(&self) -> Iter<'_> {
-        Iter { z: self, cur: self.node(HEAD).next[0].0, rev: false }
+        Iter { list: &self.list, cur: self.list.node(HEAD).next[0].0, rev: false }
     }
 
     /// Members and scores of the ascending ranks `start..end`, owned (for
@@ -415,13 +525,13 @@ impl ZSet {
 
     /// The element at a position of the member index (ZRANDMEMBER, ZSCAN).
     pub fn get_index(&self, pos: usize) -> Option<(&Sds, f64)> {
-        self.index.get_index(pos).map(|(m, &n)| (m, self.node(n).score))
+        self.index.get_index(pos).map(|(m, &n)| (m, self.list.node(n).score))
     }
 }
 
 /// In-order iteration over (member, score).
 pub struct Iter<'a> {
-    z: &'a ZSet,
+    list: &'a SkipList,
     cur: u32,
     rev: bool,
 }
@@ -433,7 +543,7 @@ impl<'a> Iterator for Iter<'a> {
         if self.cur == NIL {
             return None;
         }
-        let n = self.z.node(self.cur);
+        let n = self.list.node(self.cur);
         self.cur = if self.rev { n.backward } else { n.next[0].0 };
         Some((&n.member, n.score))
     }
@@ -505,6 +615,36 @@ mod tests {
     }
 
     #[test]
+    fn node_is_one_cache_line() {
+        assert_eq!(std::mem::size_of::<Node>(), 64);
+        assert_eq!(std::mem::align_of::<Node>(), 64);
+    }
+
+    #[test]
+    fn tall_nodes_keep_order_and_ranks() {
+        // Enough members for levels above INLINE_LEVELS (1 node in 64),
+        // with updates and removals that recycle their side-table slots.
+        let mut z = ZSet::new();
+        for i in 0..5000u32 {
+            z.add(format!("m{i}").as_bytes(), f64::from((i * 7919) % 1000));
+        }
+        assert!(z.list.tall.len() > 20);
+        for i in (0..5000u32).step_by(3) {
+            assert_eq!(z.add(format!("m{i}").as_bytes(), f64::from(1000 + i % 17)), AddResult::Updated);
+        }
+        for i in (0..5000u32).step_by(5) {
+            assert!(z.remove(format!("m{i}").as_bytes()).is_some());
+        }
+        let all: Vec<(f64, Vec<u8>)> = z.iter().map(|(m, s)| (s, m.to_vec())).collect();
+        assert_eq!(all.len(), z.len());
+        assert!(all.windows(2).all(|w| w[0].0 < w[1].0 || (w[0].0 == w[1].0 && w[0].1 < w[1].1)));
+        for (r, (s, m)) in all.iter().enumerate().step_by(37) {
+            assert_eq!(z.rank(m), Some(r));
+            assert_eq!(z.get_by_rank(r).map(|(gm, gs)| (gm.to_vec(), gs)), Some((m.clone(), *s)));
+        }
+    }
+
+    #[test]
     fn emptied_set_releases_its_arena() {
         let mut z = ZSet::new();
         for i in 0..100 {
@@ -514,7 +654,7 @@ mod tests {
             assert_eq!(z.remove(format!("{i}").as_bytes()), Some(i as f64));
         }
         assert!(z.is_empty());
-        assert_eq!(z.nodes.len(), 1);
+        assert_eq!(z.list.nodes.len(), 1);
         assert_eq!(z.iter().count(), 0);
         z.add(b"a", 1.0);
         assert_eq!(z.get_by_rank(0).map(|(m, s)| (m.to_vec(), s)), Some((b"a".to_vec(), 1.0)));

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use indexmap::IndexMap;
 use rhea_resp::{fmt_double, Out};
 use rhea_store::set::Member;
+use rhea_store::zset::AddResult;
 use rhea_store::{glob_match, Db, Sds, Set, Store, Value, ZSet};
 
 use super::lists::parse_timeout;
@@ -784,13 +785,10 @@ fn limits(ctx: &Ctx) -> Limits {
     Limits { entries: c.zset_max_listpack_entries, value: c.zset_max_listpack_value }
 }
 
-/// `zsetAdd`'s conversion: a listpack becomes a skiplist when a new member
-/// would exceed either threshold.
-fn add_converting(z: &mut ZSet, member: &[u8], score: f64, lim: Limits) -> rhea_store::zset::AddResult {
-    if z.is_listpack() && !z.contains(member) && (z.len() + 1 > lim.entries || member.len() > lim.value) {
-        z.set_listpack(false);
-    }
-    z.add(member, score)
+/// `zsetAdd`'s conversion: would adding `member` make this listpack a
+/// skiplist (a new member over either threshold)?
+fn needs_conversion(z: &ZSet, member: &[u8], lim: Limits) -> bool {
+    z.is_listpack() && (z.len() + 1 > lim.entries || member.len() > lim.value) && !z.contains(member)
 }
 
 /// A zset built whole (stores): listpack if it fits, as
@@ -938,38 +936,44 @@ fn add_generic(ctx: &mut Ctx, key: &[u8], f: AddFlags, pairs: &[(f64, &Bytes)]) 
     let mut last = 0.0;
     let mut failed = false;
     for &(score, member) in pairs {
-        let mut score = score;
-        match z.score(member) {
-            Some(cur) => {
-                if f.nx {
-                    continue;
-                }
-                if f.incr {
-                    score += cur;
-                    if score.is_nan() {
-                        failed = true;
-                        break;
-                    }
-                }
-                if (f.lt && score >= cur) || (f.gt && score <= cur) {
-                    continue;
-                }
-                last = score;
-                processed += 1;
-                if score != cur {
-                    z.add(member, score);
-                    updated += 1;
-                }
-            }
-            None => {
+        if !f.xx && needs_conversion(z, member, lim) {
+            z.set_listpack(false);
+        }
+        // One hash of the member: the flags decide inside the lookup.
+        let result = z.upsert(member, |cur| {
+            let Some(cur) = cur else {
                 if f.xx {
-                    continue;
+                    return None;
                 }
-                add_converting(z, member, score, lim);
-                added += 1;
                 processed += 1;
                 last = score;
+                return Some(score);
+            };
+            if f.nx {
+                return None;
             }
+            let mut score = score;
+            if f.incr {
+                score += cur;
+                if score.is_nan() {
+                    failed = true;
+                    return None;
+                }
+            }
+            if (f.lt && score >= cur) || (f.gt && score <= cur) {
+                return None;
+            }
+            last = score;
+            processed += 1;
+            Some(score)
+        });
+        match result {
+            AddResult::Added => added += 1,
+            AddResult::Updated => updated += 1,
+            AddResult::Unchanged => {}
+        }
+        if failed {
+            break;
         }
     }
     let changed = added + updated > 0;
