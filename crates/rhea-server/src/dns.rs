@@ -20,13 +20,7 @@ static STATS: OnceLock<Arc<Stats>> = OnceLock::new();
 pub(crate) async fn start(shared: &Arc<Shared>) -> Result<(), ServerError> {
     let (port, domain, ttl, binds, own_addr) = {
         let c = shared.config.read();
-        let host = c.bind.first().cloned().unwrap_or_else(|| "127.0.0.1".into());
-        let own = if c.cluster.advertise_addr.is_empty() {
-            format!("{host}:{}", c.port)
-        } else {
-            c.cluster.advertise_addr.clone()
-        };
-        (c.dns_port, c.dns_domain.clone(), c.dns_ttl, c.bind.clone(), own)
+        (c.dns_port, c.dns_domain.clone(), c.dns_ttl, c.bind.clone(), crate::listener::advertised_addr(&c))
     };
     if port == 0 {
         return Ok(());

@@ -22,6 +22,16 @@ pub enum ServerError {
     Dns(#[from] rhea_dns::DnsError),
 }
 
+/// The client address this node gives out (to peers, in DNS answers):
+/// `advertise-addr`, else the first bind address and the port.
+pub(crate) fn advertised_addr(c: &rhea_commands::Config) -> String {
+    if !c.cluster.advertise_addr.is_empty() {
+        return c.cluster.advertise_addr.clone();
+    }
+    let host = c.bind.first().map(String::as_str).unwrap_or("127.0.0.1");
+    format!("{host}:{}", c.port)
+}
+
 /// Joins the Raft group the config describes, if it describes one.
 async fn start_cluster(shared: &Arc<Shared>) -> Result<(), ServerError> {
     let (params, port, host) = {
@@ -40,8 +50,7 @@ async fn start_cluster(shared: &Arc<Shared>) -> Result<(), ServerError> {
     }
     let mut cfg = rhea_cluster::ClusterConfig::new(params.node_id, raft_addr.clone(), peers);
     cfg.secret = params.secret.clone();
-    cfg.client_addr =
-        if params.advertise_addr.is_empty() { format!("{host}:{port}") } else { params.advertise_addr.clone() };
+    cfg.client_addr = advertised_addr(&shared.config.read());
     if params.sentinel_port != 0 {
         // Announced with the client address's host, so that every node's
         // SENTINEL SENTINELS can list it.
