@@ -8,21 +8,15 @@ in these tests were checked against the reference.
 """
 
 import os
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 import redis
+from rhea_cluster import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_ready(port, proc=None, timeout=10.0):
@@ -51,7 +45,7 @@ def server_port():
         binary = ROOT / binary
     if not binary.exists():
         pytest.exit(f"{binary} not found: run `cargo build` first or set RHEA_BIN", returncode=2)
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [str(binary), "--port", str(port), "--loglevel", "warning"],
         stdout=subprocess.DEVNULL,

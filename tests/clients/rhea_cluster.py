@@ -21,10 +21,23 @@ import redis
 ROOT = Path(__file__).resolve().parents[2]
 
 
+_next_port = [(os.getpid() * 7919 + time.time_ns()) % 12000]
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on, below Linux's ephemeral range: a port from
+    bind(0) is ephemeral, and an outgoing connection may take it as its
+    source port before the server binds it (see tests/common/mod.rs)."""
+    for _ in range(12000):
+        port = 20000 + _next_port[0] % 12000
+        _next_port[0] += 1
+        with socket.socket() as s:
+            try:
+                s.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 20000..32000")
 
 
 def rhea_bin():

@@ -18,8 +18,34 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// A port nothing listens on, below Linux's ephemeral range (32768-60999).
+/// Port 0 would hand out an ephemeral port, and between this probe and the
+/// server's bind any outgoing connection of a parallel test may take that
+/// same port as its source port: the server then fails to bind (seen in
+/// CI). Ports below the range are never chosen as source ports, and a
+/// per-process counter keeps this process's tests off each other's ports.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("no free port")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    if NEXT.load(Ordering::Relaxed) == u32::MAX {
+        // Start where another test process (cargo runs binaries one after
+        // the other, but a developer may run two) is unlikely to be.
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let seed = (std::process::id().wrapping_mul(7919) ^ nanos) % SPAN;
+        let _ = NEXT.compare_exchange(u32::MAX, seed, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    for _ in 0..SPAN {
+        let port = (LOW + NEXT.fetch_add(1, Ordering::Relaxed) % SPAN) as u16;
+        // The wildcard bind fails if anything holds the port on any loopback
+        // address (cluster tests put nodes on 127.0.0.2...).
+        if TcpListener::bind(("0.0.0.0", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {LOW}..{}", LOW + SPAN)
 }
 
 /// The rhea-server binary: $RHEA_BIN if set, else the one cargo built for
@@ -58,14 +84,17 @@ impl Server {
         let child = cmd.spawn().unwrap_or_else(|e| {
             panic!("cannot start {name} ({e}); redis-server comes from `apt-get install redis-server`")
         });
-        let s = Server { port, name, child };
+        let mut s = Server { port, name, child };
         s.wait_ready();
         s
     }
 
-    fn wait_ready(&self) {
+    fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                panic!("{} exited before it served port {} ({st})", self.name, self.port);
+            }
             if let Ok(mut c) = Conn::connect(self.port) {
                 if let Ok(r) = c.cmd(&["PING"]) {
                     if !matches!(r, Reply::Closed) {
