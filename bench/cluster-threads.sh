@@ -1,0 +1,57 @@
+#!/bin/bash
+# Where a replicated write's CPU goes: starts a 3-node cluster (release
+# build), runs redis-benchmark SET -P 16 against the leader and prints each
+# node's CPU seconds per thread name (from /proc/PID/task/*/stat) over the
+# run. PERF=1 also samples the leader with `perf record` for 4 s and prints
+# the share per thread and object (kernel vs user).
+#   bash bench/cluster-threads.sh            # N=400000 PORT0=27001
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-target/release/rhea-server}
+[ -x "$BIN" ] || cargo build --release --bin rhea-server
+N=${N:-400000}
+P0=${PORT0:-27001}
+D=$(mktemp -d /tmp/rhea-threads.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$D"; }
+trap cleanup EXIT
+peers="1@127.0.0.1:$((P0 + 3)),2@127.0.0.1:$((P0 + 4)),3@127.0.0.1:$((P0 + 5))"
+for i in 1 2 3; do
+  "$BIN" --port $((P0 + i - 1)) --node-id $i --raft-addr 127.0.0.1:$((P0 + i + 2)) --peers "$peers" \
+    --loglevel warning --raft-dir "$D/n$i" ${EXTRA:-} > "$D/log$i" 2>&1 &
+  pids+=($!)
+done
+leader=""
+for _ in $(seq 50); do
+  for i in 1 2 3; do
+    [ "$(redis-cli -p $((P0 + i - 1)) role 2>/dev/null | head -1)" = master ] && leader=$i
+  done
+  [ -n "$leader" ] && break
+  sleep 0.2
+done
+[ -n "$leader" ] || { echo "no leader elected" >&2; exit 1; }
+snap() {
+  for i in 1 2 3; do
+    for t in /proc/${pids[$((i - 1))]}/task/*; do
+      # utime and stime: fields 14 and 15 of stat, after the "(comm)".
+      read -r -a s <<< "$(sed 's/.*) //' "$t/stat")"
+      echo "$i $(cat "$t/comm" | sed 's/-[0-9]*$//') $((s[11] + s[12]))"
+    done
+  done | awk '{a[$1" "$2]+=$3} END {for (k in a) print k, a[k]}' | sort
+}
+snap > "$D/before"
+pp=""
+if [ -n "${PERF:-}" ]; then
+  perf record -F 999 -g -p "${pids[$((leader - 1))]}" -o "$D/perf.data" -- sleep 4 > /dev/null 2>&1 &
+  pp=$!
+fi
+redis-benchmark -p $((P0 + leader - 1)) -t set -n "$N" -c 50 -P 16 -r 100000 -q | tr '\r' '\n' | tail -2
+[ -n "$pp" ] && wait "$pp"
+snap > "$D/after"
+hz=$(getconf CLK_TCK)
+echo "leader: node $leader; CPU seconds per thread over $N SETs (sled-io = all of sled's I/O threads):"
+join <(awk '{print $1"_"$2, $3}' "$D/before") <(awk '{print $1"_"$2, $3}' "$D/after") |
+  awk -v hz="$hz" '{printf "  node %s %.2f s\n", $1, ($3 - $2) / hz}' | sed 's/_/ /'
+if [ -n "$pp" ]; then
+  perf report -i "$D/perf.data" --no-children --sort comm,dso --stdio -g none 2>/dev/null | grep '%' | head -20
+fi
