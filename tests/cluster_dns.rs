@@ -321,8 +321,11 @@ fn malformed_packets_get_formerr_or_silence_and_the_server_keeps_answering() {
         sock.send_to(packet, &server).expect("send");
         sock.recv_from(&mut buf).ok().map(|(n, _)| buf[..n].to_vec())
     };
+    // Asked again on silence, as a resolver does: after the junk flood
+    // below the kernel may drop a datagram while the server's receive
+    // buffer is still full (seen in CI), which is UDP, not a server fault.
     let good = |ask: &mut dyn FnMut(&[u8]) -> Option<Vec<u8>>, id: u16| {
-        let reply = ask(&query(id, &fqdn("leader"))).expect("the server still answers");
+        let reply = (0..5).find_map(|_| ask(&query(id, &fqdn("leader")))).expect("the server still answers");
         assert_eq!(header(&reply), (id, 0, 1), "leader. after garbage");
     };
     good(&mut ask, 1);
