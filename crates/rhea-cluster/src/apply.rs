@@ -94,10 +94,16 @@ pub(crate) fn run(inner: Arc<Inner>, mut sm: Box<dyn StateMachine>, rx: Receiver
     let me = inner.cfg.node_id;
     let (mut term, mut last_index) = restored;
     let mut since_snapshot: u64 = 0;
+    // Set when a snapshot was skipped because a newer one replaced it: the
+    // entries queued after it build on a state this node never had, and the
+    // newer snapshot's Restore, queued behind them, replaces it all.
+    let mut superseded = false;
     while let Ok(msg) = rx.recv() {
         let entries = match msg {
+            ApplyMsg::Entries(_) if superseded => continue,
             ApplyMsg::Entries(e) => e,
             ApplyMsg::Restore { term: t, index } => {
+                superseded = false;
                 let path = inner.storage.snapshot_path(t, index);
                 let result = SnapshotFileReader::open(&path)
                     .map_err(|e| e.to_string())
@@ -109,6 +115,12 @@ pub(crate) fn run(inner: Arc<Inner>, mut sm: Box<dyn StateMachine>, rx: Receiver
                         last_index = index;
                         since_snapshot = 0;
                         inner.applied.set(index);
+                    }
+                    // The Raft thread installed a newer snapshot from the
+                    // leader meanwhile and removed this one's file.
+                    Err(e) if inner.storage.snapshot_metadata().index > index => {
+                        info!(index, error = %e, "snapshot superseded by a newer one; waiting for it");
+                        superseded = true;
                     }
                     // The state is gone and nothing consistent replaces it:
                     // this node must not serve or vote on it.
