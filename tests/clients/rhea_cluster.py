@@ -6,7 +6,9 @@ Node i has Raft id i + 1, a client port, a Raft port and a Sentinel port;
 its log goes to <dir>/node<i>.log. Every wait is bounded.
 """
 
+import itertools
 import os
+import random
 import shutil
 import signal
 import socket
@@ -21,23 +23,24 @@ import redis
 ROOT = Path(__file__).resolve().parents[2]
 
 
-_next_port = [(os.getpid() * 7919 + time.time_ns()) % 12000]
+PORT_LOW, PORT_SPAN = 20000, 12000
+# A random start keeps a second test process off this one's ports.
+_port_seq = itertools.count(random.randrange(PORT_SPAN))
 
 
 def free_port():
     """A port nothing listens on, below Linux's ephemeral range: a port from
     bind(0) is ephemeral, and an outgoing connection may take it as its
     source port before the server binds it (see tests/common/mod.rs)."""
-    for _ in range(12000):
-        port = 20000 + _next_port[0] % 12000
-        _next_port[0] += 1
+    for _ in range(PORT_SPAN):
+        port = PORT_LOW + next(_port_seq) % PORT_SPAN
         with socket.socket() as s:
             try:
                 s.bind(("0.0.0.0", port))
             except OSError:
                 continue
             return port
-    raise RuntimeError("no free port in 20000..32000")
+    raise RuntimeError(f"no free port in {PORT_LOW}..{PORT_LOW + PORT_SPAN}")
 
 
 def rhea_bin():

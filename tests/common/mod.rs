@@ -26,19 +26,16 @@ use std::time::{Duration, Instant};
 /// per-process counter keeps this process's tests off each other's ports.
 pub fn free_port() -> u16 {
     use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::OnceLock;
     const LOW: u32 = 20_000;
     const SPAN: u32 = 12_000;
-    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
-    if NEXT.load(Ordering::Relaxed) == u32::MAX {
-        // Start where another test process (cargo runs binaries one after
-        // the other, but a developer may run two) is unlikely to be.
-        let nanos =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-        let seed = (std::process::id().wrapping_mul(7919) ^ nanos) % SPAN;
-        let _ = NEXT.compare_exchange(u32::MAX, seed, Ordering::Relaxed, Ordering::Relaxed);
-    }
+    // A random start keeps a second test process (a developer may run two)
+    // off this one's ports.
+    static START: OnceLock<u32> = OnceLock::new();
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = *START.get_or_init(|| fastrand::u32(..SPAN));
     for _ in 0..SPAN {
-        let port = (LOW + NEXT.fetch_add(1, Ordering::Relaxed) % SPAN) as u16;
+        let port = (LOW + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN) as u16;
         // The wildcard bind fails if anything holds the port on any loopback
         // address (cluster tests put nodes on 127.0.0.2...).
         if TcpListener::bind(("0.0.0.0", port)).is_ok() {
