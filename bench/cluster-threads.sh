@@ -49,9 +49,10 @@ redis-benchmark -p $((P0 + leader - 1)) -t set -n "$N" -c 50 -P 16 -r 100000 -q 
 [ -n "$pp" ] && wait "$pp"
 snap > "$D/after"
 hz=$(getconf CLK_TCK)
-echo "leader: node $leader; CPU seconds per thread over $N SETs (sled-io = all of sled's I/O threads):"
+echo "leader: node $leader; CPU seconds per thread over $N SETs:"
 join <(awk '{print $1"_"$2, $3}' "$D/before") <(awk '{print $1"_"$2, $3}' "$D/after") |
   awk -v hz="$hz" '{printf "  node %s %.2f s\n", $1, ($3 - $2) / hz}' | sed 's/_/ /'
 if [ -n "$pp" ]; then
-  perf report -i "$D/perf.data" --no-children --sort comm,dso --stdio -g none 2>/dev/null | grep '%' | head -20
+  perf report -i "$D/perf.data" --no-children --sort comm,dso --stdio -g none 2>/dev/null | grep "%" | head -20
+  [ -n "${PERF_SYMS:-}" ] && perf report -i "$D/perf.data" --no-children --sort comm,sym --stdio -g none 2>/dev/null | grep "%" | head -"$PERF_SYMS"
 fi

@@ -717,7 +717,23 @@ pub fn dump_server(port: u16, readonly_first: bool) -> Result<BTreeMap<String, S
         readonly(&mut c)?;
     }
     let io = |e: std::io::Error| e.to_string();
-    let keys = strings(c.cmd(&["KEYS", "*"]).map_err(io)?)?;
+    // SCAN, not KEYS: one reply holding every key would be a transient
+    // buffer of megabytes, enough to push a node at its maxmemory into
+    // evicting (and so changing) what is being dumped.
+    let mut keys = std::collections::BTreeSet::new();
+    let mut cursor = "0".to_string();
+    loop {
+        let r = c.cmd(&["SCAN", &cursor, "COUNT", "500"]).map_err(io)?;
+        let Reply::Array(mut parts) = r else { return Err(format!("port {port}: SCAN -> {r:?}")) };
+        if parts.len() != 2 {
+            return Err(format!("port {port}: SCAN -> {parts:?}"));
+        }
+        keys.extend(strings(parts.pop().unwrap_or(Reply::Nil))?);
+        cursor = text(&parts[0]);
+        if cursor == "0" {
+            break;
+        }
+    }
     let mut out = BTreeMap::new();
     for k in keys {
         let t = text(&c.cmd(&["TYPE", &k]).map_err(io)?);

@@ -1,4 +1,4 @@
-//! Cost of making one Ready durable: DiskStorage (sled) against a plain
+//! Cost of making one Ready durable: DiskStorage (the segment log) against a plain
 //! append-only file with fdatasync, same bytes.
 //!
 //! `cargo run --release -p rhea-cluster --example log_fsync -- [dir] [readies] [entries-per-ready] [payload-bytes]`
@@ -38,8 +38,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .collect()
     };
 
-    // sled
-    let storage = DiskStorage::open(base.join("sled"))?;
+    // DiskStorage
+    let storage = DiskStorage::open(base.join("log"))?;
     let mut lat = Vec::with_capacity(readies as usize);
     let mut flush = Vec::with_capacity(readies as usize);
     let start = Instant::now();
@@ -58,7 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let total = start.elapsed().as_secs_f64();
     println!(
-        "sled DiskStorage: {readies} readies x {per} entries x {payload} B: p50 {:.0} us, p99 {:.0} us, max {:.0} us, {:.0} readies/s (flush alone p50 {:.0} us, p99 {:.0} us)",
+        "DiskStorage:       {readies} readies x {per} entries x {payload} B: p50 {:.0} us, p99 {:.0} us, max {:.0} us, {:.0} readies/s (flush alone p50 {:.0} us, p99 {:.0} us)",
         pct(&mut lat, 0.5),
         pct(&mut lat, 0.99),
         pct(&mut lat, 1.0),

@@ -143,7 +143,7 @@ pub(crate) fn run(inner: Arc<Inner>, mut sm: Box<dyn StateMachine>, rx: Receiver
                 let origin = u64::from_le_bytes(e.data[0..8].try_into().unwrap_or_default());
                 let req_id = u64::from_le_bytes(e.data[8..16].try_into().unwrap_or_default());
                 let mine = origin == me;
-                let reply = sm.apply(Applied { index: e.index, term: e.term, payload: &e.data[16..], mine });
+                let reply = sm.apply(Applied { index: e.index, term: e.term, payload: e.data.slice(16..), mine });
                 if mine {
                     if let Some(p) = inner.pending.lock().remove(&req_id) {
                         let _ = p.tx.send(Ok(reply));

@@ -9,9 +9,10 @@
 //! follower's proposal to the leader), and read barriers (ReadIndex) give
 //! linearizable reads on any node.
 //!
-//! Threads: the Raft thread ticks, steps messages and persists; the apply
-//! thread runs the state machine, so a slow command (a long script) never
-//! holds up heartbeats. Peer connections are tokio tasks.
+//! Threads: the Raft thread ticks, steps messages and records each Ready
+//! in the log; the sync thread makes the log durable (fsync) meanwhile; the
+//! apply thread runs the state machine, so a slow command (a long script)
+//! never holds up heartbeats. Peer connections are tokio tasks.
 
 mod apply;
 mod node;
@@ -81,7 +82,8 @@ pub struct ClusterConfig {
     /// were applied since the last one.
     pub snapshot_bytes: u64,
     /// Entries kept before a snapshot's index when the log is compacted, so
-    /// a briefly lagging follower catches up from entries, not a snapshot.
+    /// a briefly lagging follower catches up from entries, not a snapshot
+    /// (at most `snapshot_bytes / 4` of them: the log is held in memory).
     pub log_tail: u64,
 }
 
@@ -150,10 +152,12 @@ pub enum Membership {
 }
 
 /// One committed entry, as the state machine sees it.
-pub struct Applied<'a> {
+pub struct Applied {
     pub index: u64,
     pub term: u64,
-    pub payload: &'a [u8],
+    /// A slice of the log entry (no copy): what the state machine keeps of
+    /// it shares the entry's buffer.
+    pub payload: Bytes,
     /// This node proposed it: the return value of `apply` is its reply.
     pub mine: bool,
 }
@@ -163,7 +167,7 @@ pub struct Applied<'a> {
 pub trait StateMachine: Send + 'static {
     /// Applies one entry; returns the proposer's reply (ignored unless
     /// `entry.mine`). Must be deterministic: same entries, same state.
-    fn apply(&mut self, entry: Applied<'_>) -> Bytes;
+    fn apply(&mut self, entry: Applied) -> Bytes;
     /// Raft's term moved on (a new leader was elected). Called before the
     /// first entry of the new term is applied.
     fn term_changed(&mut self, _term: u64) {}
@@ -189,6 +193,8 @@ pub(crate) enum Cmd {
         tx: oneshot::Sender<Result<(), ClusterError>>,
     },
     Unreachable(u64),
+    /// The sync thread made every Ready up to this number durable.
+    Persisted(u64),
     /// The apply thread finished a snapshot file at (term, index).
     SnapshotTaken {
         term: u64,
@@ -240,11 +246,8 @@ impl Cluster {
         let listener = tokio::net::TcpListener::bind(&cfg.raft_addr)
             .await
             .map_err(|e| ClusterError::Config(format!("can't listen on {}: {e}", cfg.raft_addr)))?;
-        if !cfg.persist {
-            // Memory only: whatever a previous run left is not this run's.
-            let _ = std::fs::remove_dir_all(&cfg.data_dir);
-        }
-        let storage = DiskStorage::open(&cfg.data_dir)
+        // Memory only: whatever a previous run left is not this run's.
+        let storage = if cfg.persist { DiskStorage::open(&cfg.data_dir) } else { DiskStorage::memory(&cfg.data_dir) }
             .map_err(|e| ClusterError::Config(format!("raft log in {}: {e}", cfg.data_dir.display())))?;
         let (to_raft, from_all) = std::sync::mpsc::channel();
         let inner = Arc::new(Inner {
@@ -270,7 +273,19 @@ impl Cluster {
             .name("rhea-apply".into())
             .spawn(move || fatal_on_panic("apply", || apply::run(applier, sm, apply_rx, restored)))
             .map_err(|e| ClusterError::Config(format!("can't start the apply thread: {e}")))?;
-        let raft = node::RaftLoop::new(inner.clone(), peers, apply_tx, tokio::runtime::Handle::current(), restored)?;
+        let sync_tx = if inner.cfg.persist {
+            let (sync_tx, sync_rx) = std::sync::mpsc::channel();
+            let (storage, to_raft) = (inner.storage.clone(), inner.to_raft.clone());
+            std::thread::Builder::new()
+                .name("rhea-sync".into())
+                .spawn(move || fatal_on_panic("sync", || node::sync_loop(storage, sync_rx, to_raft)))
+                .map_err(|e| ClusterError::Config(format!("can't start the sync thread: {e}")))?;
+            Some(sync_tx)
+        } else {
+            None
+        };
+        let raft =
+            node::RaftLoop::new(inner.clone(), peers, apply_tx, tokio::runtime::Handle::current(), restored, sync_tx)?;
         std::thread::Builder::new()
             .name("rhea-raft".into())
             .spawn(move || fatal_on_panic("raft", || raft.run(from_all)))

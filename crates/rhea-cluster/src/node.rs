@@ -2,7 +2,7 @@
 //! messages, proposes, persists each Ready, sends messages and hands
 //! committed entries to the apply thread, as raft-rs's examples do.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::Instant;
@@ -39,6 +39,33 @@ pub(crate) struct RaftLoop {
     rt: tokio::runtime::Handle,
     /// The membership change in flight: its log index and who waits for it.
     conf_waiter: Option<(u64, oneshot::Sender<Result<(), ClusterError>>)>,
+    /// With persistence: the sync thread, told the number of each Ready
+    /// whose writes it must make durable.
+    sync_tx: Option<Sender<u64>>,
+    /// Readys recorded but not yet durable: their number and the messages
+    /// that may go out only once they are (votes, append acknowledgements).
+    unsynced: VecDeque<(u64, Vec<Message>)>,
+    /// A Ready that installed a snapshot and is not durable yet: applying
+    /// advances once it is.
+    apply_after_sync: Option<u64>,
+}
+
+/// The sync thread: makes the log durable (one fsync for every Ready
+/// recorded meanwhile) and tells the Raft thread up to which Ready it is,
+/// so the Raft thread goes on recording, sending and applying while the
+/// disk works (raft-rs's asynchronous persistence).
+pub(crate) fn sync_loop(storage: DiskStorage, rx: Receiver<u64>, to_raft: Sender<Cmd>) {
+    while let Ok(mut number) = rx.recv() {
+        number = rx.try_iter().fold(number, u64::max);
+        if let Err(e) = storage.persist() {
+            // Acknowledging entries that are not stored would break Raft's
+            // promise; stopping is the safe answer.
+            panic!("syncing the raft log failed: {e}");
+        }
+        if to_raft.send(Cmd::Persisted(number)).is_err() {
+            return;
+        }
+    }
 }
 
 /// A node that starts with an empty log may be one that lost its memory
@@ -62,6 +89,7 @@ impl RaftLoop {
         apply_tx: Sender<ApplyMsg>,
         rt: tokio::runtime::Handle,
         restored: (u64, u64),
+        sync_tx: Option<Sender<u64>>,
     ) -> Result<Self, ClusterError> {
         let cfg = &inner.cfg;
         let config = raft::Config {
@@ -116,6 +144,9 @@ impl RaftLoop {
             rejoin: Rejoin { active: fresh, target: None },
             rt,
             conf_waiter: None,
+            sync_tx,
+            unsynced: VecDeque::new(),
+            apply_after_sync: None,
         })
     }
 
@@ -177,6 +208,18 @@ impl RaftLoop {
             Cmd::SnapshotSent { to, ok } => {
                 let status = if ok { SnapshotStatus::Finish } else { SnapshotStatus::Failure };
                 self.node.report_snapshot(to, status);
+            }
+            Cmd::Persisted(number) => {
+                self.node.on_persist_ready(number);
+                if self.apply_after_sync.is_some_and(|n| n <= number) {
+                    self.apply_after_sync = None;
+                    self.node.advance_apply();
+                }
+                while self.unsynced.front().is_some_and(|(n, _)| *n <= number) {
+                    if let Some((_, msgs)) = self.unsynced.pop_front() {
+                        self.send(msgs);
+                    }
+                }
             }
             Cmd::Shutdown => return false,
         }
@@ -270,7 +313,10 @@ impl RaftLoop {
             return;
         }
         let first = self.node.raft.raft_log.first_index();
-        let to = index.saturating_sub(self.inner.cfg.log_tail);
+        // The tail is held in memory: at most log_tail entries, and at most
+        // a quarter of snapshot_bytes of them.
+        let by_bytes = self.storage.tail_start(index, self.inner.cfg.snapshot_bytes / 4);
+        let to = index.saturating_sub(self.inner.cfg.log_tail).max(by_bytes);
         if to > first {
             if let Err(e) = self.storage.compact(to) {
                 warn!(index = to, error = %e, "compacting the log failed");
@@ -320,22 +366,32 @@ impl RaftLoop {
                 panic!("storing the raft hard state failed: {e}");
             }
         }
-        if self.inner.cfg.persist {
-            if let Err(e) = self.storage.persist() {
-                panic!("syncing the raft log failed: {e}");
+        if let Some(sync) = self.sync_tx.clone() {
+            // The sync thread makes this Ready durable; its persisted
+            // messages wait for that, the rest goes on now.
+            let number = ready.number();
+            let snapshot = !ready.snapshot().is_empty();
+            let msgs = ready.take_persisted_messages();
+            self.read_states(ready.take_read_states());
+            self.node.advance_append_async(ready);
+            self.unsynced.push_back((number, msgs));
+            if sync.send(number).is_err() {
+                panic!("the raft log's sync thread is gone");
             }
+            // raft-rs counts a snapshot as applied only once it is durable.
+            if snapshot {
+                self.apply_after_sync = Some(number);
+            } else if self.apply_after_sync.is_none() {
+                self.node.advance_apply();
+            }
+            self.publish_status();
+            return;
         }
         if !ready.persisted_messages().is_empty() {
             let msgs = ready.take_persisted_messages();
             self.send(msgs);
         }
-        for rs in ready.take_read_states() {
-            if let Some(waiters) = self.reads.remove(&rs.request_ctx) {
-                for tx in waiters {
-                    let _ = tx.send(Ok(rs.index));
-                }
-            }
-        }
+        self.read_states(ready.take_read_states());
         let mut light = self.node.advance(ready);
         if let Some(commit) = light.commit_index() {
             if let Err(e) = self.storage.set_commit(commit) {
@@ -348,6 +404,16 @@ impl RaftLoop {
         self.handle_committed(committed);
         self.node.advance_apply();
         self.publish_status();
+    }
+
+    fn read_states(&mut self, states: Vec<ReadState>) {
+        for rs in states {
+            if let Some(waiters) = self.reads.remove(&rs.request_ctx) {
+                for tx in waiters {
+                    let _ = tx.send(Ok(rs.index));
+                }
+            }
+        }
     }
 
     fn propose_membership(&mut self, change: Membership, tx: oneshot::Sender<Result<(), ClusterError>>) {

@@ -1,55 +1,78 @@
-//! The Raft log on disk: a [`raft::Storage`] backed by sled, plus the
-//! snapshot files beside it.
+//! The Raft log: a [`raft::Storage`] held in memory and, when the node
+//! persists, written ahead to segment files; plus the snapshot files beside
+//! it.
 //!
 //! # Layout of the data directory
 //!
 //! ```text
-//! <dir>/log/                      sled database, one tree:
-//!     "e" + index (u64 BE)        term (u64 BE) ++ protobuf Entry
-//!     "m:hard"                    protobuf HardState
-//!     "m:conf"                    protobuf ConfState
-//!     "m:snap"                    protobuf SnapshotMetadata of the newest local snapshot
-//!     "m:trunc"                   index, term (u64 BE each) of the last entry dropped
-//!                                 from the log (by compaction or a snapshot)
+//! <dir>/LOCK                      held (flock) while a process has the log open
+//! <dir>/wal/<seq>.wal             log segments, oldest first (seq: 20 digits)
 //! <dir>/snap-<term>-<index>.rhs   the snapshot data (rhea-store's snapshot format)
 //! <dir>/snap-<term>-<index>.tmp   a snapshot being written or received
 //! ```
 //!
-//! Every mutation that must be atomic (an append that overwrites a suffix,
-//! a compaction, installing a snapshot) is one sled batch, so after a crash
-//! the log is either before or after it. Snapshot files are written under a
-//! temporary name, fsynced and renamed, and only then referenced from the
-//! log; a file is named by its term and index, so a crash between the rename
-//! and the metadata write leaves an unreferenced file (removed at the next
-//! open), never metadata that points at the wrong data.
+//! A segment is a sequence of records, `len u32 LE | crc32 u32 LE | kind u8
+//! | body` (`len` counts kind and body, the CRC covers both):
+//!
+//! - **entries**: protobuf Entries, each preceded by its length (u32 LE). An
+//!   entry at an index the log already holds replaces it and everything
+//!   after it (Raft's conflicting suffix), as in etcd's WAL;
+//! - **meta**: the whole metadata, `flags u8 | trunc index u64 | trunc term
+//!   u64` then HardState, ConfState and SnapshotMetadata (protobuf, each
+//!   length-prefixed). `trunc` is the entry just before the first one kept:
+//!   entries up to it are dropped (a compaction); with flag 1 every entry is
+//!   (a snapshot installed from the leader: the log restarts after it).
+//!
+//! Every segment starts with a meta record, so once the entries of the
+//! older segments are all compacted, and a meta record saying so is on
+//! disk, those segments are deleted. Reading a log back replays every
+//! segment; an entry past the end of what was replayed so far (the older
+//! segments were deleted) starts afresh there, and the final `trunc` must
+//! then cover the gap, or the log is refused as damaged.
+//!
+//! Snapshot files are written under a temporary name, fsynced and renamed,
+//! and only then referenced from the log; a file is named by its term and
+//! index, so a crash between the rename and the metadata write leaves an
+//! unreferenced file (removed at the next open), never metadata that points
+//! at the wrong data.
 //!
 //! # Durability
 //!
-//! Writes go to sled's in-memory log; [`DiskStorage::persist`] makes them
-//! durable (one fsync). The Raft loop calls it once per Ready, after the
-//! Ready's entries, HardState and snapshot are written and before the
-//! Ready's persisted messages are sent (group commit: one fsync per Ready,
-//! however many entries it carries).
+//! Writes go to a buffer; [`DiskStorage::persist`] writes it at the end of
+//! the current segment and makes it durable (one `fdatasync`). The Raft
+//! loop calls it once per Ready, after the Ready's entries, HardState and
+//! snapshot are recorded and before the Ready's persisted messages are sent
+//! (group commit: one write and one fsync per Ready, however many entries
+//! it carries). A crash can leave the last record of the last segment torn
+//! (cut short, or garbage after it): its CRC or length gives it away and
+//! the segment is cut back to the last whole record, which is the state the
+//! last `persist` made durable or one written after it (never acknowledged).
+//!
+//! A node without persistence ([`DiskStorage::memory`]) keeps the same log
+//! in memory only; its data directory holds just its snapshot files.
+//!
+//! # Memory
+//!
+//! The entries since the last compaction are kept in memory (Raft reads
+//! them back to send to followers and to apply them); the log is compacted
+//! after each snapshot, so it holds about `snapshot_bytes` of entries at
+//! most, plus the tail kept for lagging followers. [`DiskStorage::log_bytes`]
+//! says how much, for memory accounting.
 
-use std::fs::{self, File};
+use std::collections::VecDeque;
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use protobuf::Message as _;
 use raft::prelude::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
 use raft::{GetEntriesContext, RaftState, Storage};
 
-const KEY_HARD: &[u8] = b"m:hard";
-const KEY_CONF: &[u8] = b"m:conf";
-const KEY_SNAP: &[u8] = b"m:snap";
-const KEY_TRUNC: &[u8] = b"m:trunc";
-
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
-    #[error("raft log database: {0}")]
-    Sled(#[from] sled::Error),
     #[error("raft log i/o: {0}")]
     Io(#[from] io::Error),
     #[error("raft log in {0:?} is in use by another process")]
@@ -74,58 +97,34 @@ impl From<LogError> for raft::Error {
     }
 }
 
-fn entry_key(index: u64) -> [u8; 9] {
-    let mut k = [0u8; 9];
-    k[0] = b'e';
-    k[1..].copy_from_slice(&index.to_be_bytes());
-    k
+/// A segment is closed and a new one started once it holds this much.
+const SEGMENT_BYTES: u64 = 64 << 20;
+/// Heap a node holds for Raft besides the log's entries, which are counted
+/// apart ([`log_bytes_in_process`]): the write buffer, the peers' send and
+/// receive buffers (up to 1 MB batches each), entries on their way to the
+/// apply thread. Left out of the eviction budget with the entries.
+pub const CACHE_BYTES: u64 = 8 << 20;
+
+const REC_ENTRIES: u8 = 1;
+const REC_META: u8 = 2;
+const META_RESET: u8 = 1;
+/// len + crc + kind.
+const REC_HEADER: usize = 9;
+/// A record longer than this is damage, not data (an entry is at most
+/// raft's max_size_per_msg, a few MB; a Ready's batch stays well under).
+const REC_MAX: usize = 1 << 30;
+
+fn corrupt(what: impl Into<String>) -> LogError {
+    LogError::Corrupt(what.into())
 }
 
-fn key_index(k: &[u8]) -> Result<u64, LogError> {
-    match k {
-        [b'e', rest @ ..] if rest.len() == 8 => {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(rest);
-            Ok(u64::from_be_bytes(b))
-        }
-        _ => Err(LogError::Corrupt(format!("bad entry key {k:?}"))),
-    }
+/// What an entry costs in memory, for `log_bytes`.
+fn entry_cost(e: &Entry) -> u64 {
+    (e.data.len() + e.context.len() + std::mem::size_of::<Entry>()) as u64
 }
 
-fn be_u64(b: &[u8], what: &str) -> Result<u64, LogError> {
-    let a: [u8; 8] =
-        b.get(..8).and_then(|s| s.try_into().ok()).ok_or_else(|| LogError::Corrupt(format!("short {what}")))?;
-    Ok(u64::from_be_bytes(a))
-}
-
-fn encode_entry(e: &Entry) -> Result<Vec<u8>, LogError> {
-    let mut v = Vec::with_capacity(8 + e.compute_size() as usize);
-    v.extend_from_slice(&e.term.to_be_bytes());
-    e.write_to_vec(&mut v).map_err(|err| LogError::Corrupt(format!("encoding entry {}: {err}", e.index)))?;
-    Ok(v)
-}
-
-fn decode_entry(index: u64, v: &[u8]) -> Result<Entry, LogError> {
-    let body = v.get(8..).ok_or_else(|| LogError::Corrupt(format!("entry {index} is short")))?;
-    let e = Entry::parse_from_bytes(body).map_err(|err| LogError::Corrupt(format!("entry {index}: {err}")))?;
-    if e.index != index {
-        return Err(LogError::Corrupt(format!("entry stored at {index} says index {}", e.index)));
-    }
-    Ok(e)
-}
-
-fn decode<M: protobuf::Message>(v: Option<sled::IVec>, what: &str) -> Result<M, LogError> {
-    match v {
-        None => Ok(M::new()),
-        Some(b) => M::parse_from_bytes(&b).map_err(|e| LogError::Corrupt(format!("{what}: {e}"))),
-    }
-}
-
-fn pb<M: protobuf::Message>(m: &M) -> Result<Vec<u8>, LogError> {
-    m.write_to_bytes().map_err(|e| LogError::Corrupt(format!("encoding: {e}")))
-}
-
-/// What is cached in memory (all of it also on disk).
+/// The log and its metadata, as they are now (in memory; on disk too up to
+/// the last `persist`).
 #[derive(Debug, Clone, Default)]
 struct State {
     hard: HardState,
@@ -133,25 +132,324 @@ struct State {
     snap: SnapshotMetadata,
     /// Index and term of the entry just before the first one kept.
     trunc: (u64, u64),
-    last: u64,
+    /// The entries from `trunc.0 + 1` on.
+    ents: VecDeque<Entry>,
+    bytes: u64,
 }
 
 impl State {
     fn first_index(&self) -> u64 {
         self.trunc.0 + 1
     }
+
+    fn last(&self) -> u64 {
+        self.trunc.0 + self.ents.len() as u64
+    }
+
+    /// Drops the entries from `index` on.
+    fn truncate_from(&mut self, index: u64) {
+        let keep = index.saturating_sub(self.first_index()) as usize;
+        for e in self.ents.drain(keep.min(self.ents.len())..) {
+            self.bytes -= entry_cost(&e);
+        }
+    }
+
+    /// Drops the entries up to `index` (which becomes `trunc`, with `term`).
+    fn drop_through(&mut self, index: u64, term: u64) {
+        if index >= self.last() {
+            // Nothing of the log is left; it restarts after `index`.
+            self.ents.clear();
+            self.bytes = 0;
+        } else {
+            let n = index.saturating_sub(self.trunc.0) as usize;
+            for e in self.ents.drain(..n) {
+                self.bytes -= entry_cost(&e);
+            }
+        }
+        self.trunc = (index, term);
+    }
+
+    fn push(&mut self, e: Entry) {
+        self.bytes += entry_cost(&e);
+        self.ents.push_back(e);
+    }
+
+    fn meta_record(&self, flags: u8, out: &mut Vec<u8>) -> Result<(), LogError> {
+        let mut body = vec![flags];
+        body.extend_from_slice(&self.trunc.0.to_le_bytes());
+        body.extend_from_slice(&self.trunc.1.to_le_bytes());
+        for m in [&self.hard as &dyn protobuf::Message, &self.conf, &self.snap] {
+            let b = m.write_to_bytes().map_err(|e| corrupt(format!("encoding metadata: {e}")))?;
+            body.extend_from_slice(&(b.len() as u32).to_le_bytes());
+            body.extend_from_slice(&b);
+        }
+        push_record(out, REC_META, &body);
+        Ok(())
+    }
+}
+
+fn push_record(out: &mut Vec<u8>, kind: u8, body: &[u8]) {
+    let at = begin_record(out, kind);
+    out.extend_from_slice(body);
+    finish_record(out, at);
+}
+
+/// Starts a record at the end of `out` (header to be filled in by
+/// `finish_record`); returns where it starts.
+fn begin_record(out: &mut Vec<u8>, kind: u8) -> usize {
+    let at = out.len();
+    out.extend_from_slice(&[0; 8]);
+    out.push(kind);
+    at
+}
+
+fn finish_record(out: &mut [u8], at: usize) {
+    let len = (out.len() - at - 8) as u32;
+    let crc = crc32fast::hash(&out[at + 8..]);
+    out[at..at + 4].copy_from_slice(&len.to_le_bytes());
+    out[at + 4..at + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// The next whole record in `buf` at `*pos`: (kind, body), or None at the
+/// end or at a torn or damaged record.
+fn next_record<'a>(buf: &'a [u8], pos: &mut usize) -> Option<(u8, &'a [u8])> {
+    let rest = buf.get(*pos..)?;
+    if rest.len() < REC_HEADER {
+        return None;
+    }
+    let len = u32::from_le_bytes(rest[0..4].try_into().ok()?) as usize;
+    let crc = u32::from_le_bytes(rest[4..8].try_into().ok()?);
+    if len == 0 || len > REC_MAX || rest.len() < 8 + len {
+        return None;
+    }
+    let payload = &rest[8..8 + len];
+    if crc32fast::hash(payload) != crc {
+        return None;
+    }
+    *pos += 8 + len;
+    Some((payload[0], &payload[1..]))
+}
+
+/// Splits a length-prefixed field off the front of `b`.
+fn field<'a>(b: &mut &'a [u8], what: &str) -> Result<&'a [u8], LogError> {
+    let len = b.get(..4).and_then(|l| l.try_into().ok()).map(u32::from_le_bytes).ok_or_else(|| corrupt(what))?;
+    let len = len as usize;
+    let f = b.get(4..4 + len).ok_or_else(|| corrupt(format!("{what} is cut short")))?;
+    *b = &b[4 + len..];
+    Ok(f)
+}
+
+fn u64_at(b: &[u8], at: usize, what: &str) -> Result<u64, LogError> {
+    b.get(at..at + 8).and_then(|s| s.try_into().ok()).map(u64::from_le_bytes).ok_or_else(|| corrupt(what))
+}
+
+/// Replays one record into `s`. `gap` is set to the index before an entry
+/// that followed a hole (see the module doc), and cleared by the meta
+/// record that covers it.
+fn replay(s: &mut State, kind: u8, mut body: &[u8], gap: &mut u64) -> Result<(), LogError> {
+    match kind {
+        REC_ENTRIES => {
+            while !body.is_empty() {
+                let b = field(&mut body, "entry")?;
+                let e = Entry::parse_from_bytes(b).map_err(|err| corrupt(format!("entry: {err}")))?;
+                if e.index <= s.trunc.0 {
+                    return Err(corrupt(format!("entry {} rewrites the compacted log (up to {})", e.index, s.trunc.0)));
+                }
+                if e.index > s.last() + 1 {
+                    // Older segments were deleted: the log restarts here.
+                    *gap = e.index - 1;
+                    s.drop_through(e.index - 1, 0);
+                }
+                s.truncate_from(e.index);
+                s.push(e);
+            }
+            Ok(())
+        }
+        REC_META => {
+            let flags = *body.first().ok_or_else(|| corrupt("empty meta record"))?;
+            let trunc = (u64_at(body, 1, "meta record")?, u64_at(body, 9, "meta record")?);
+            body = &body[17.min(body.len())..];
+            let hard = HardState::parse_from_bytes(field(&mut body, "hard state")?)
+                .map_err(|e| corrupt(format!("hard state: {e}")))?;
+            let conf = ConfState::parse_from_bytes(field(&mut body, "conf state")?)
+                .map_err(|e| corrupt(format!("conf state: {e}")))?;
+            let snap = SnapshotMetadata::parse_from_bytes(field(&mut body, "snapshot metadata")?)
+                .map_err(|e| corrupt(format!("snapshot metadata: {e}")))?;
+            if flags & META_RESET != 0 || trunc.0 >= *gap {
+                *gap = 0;
+            }
+            if flags & META_RESET != 0 {
+                s.ents.clear();
+                s.bytes = 0;
+                s.trunc = trunc;
+            } else if trunc.0 > s.trunc.0 {
+                s.drop_through(trunc.0, trunc.1);
+            } else if trunc.0 == s.trunc.0 {
+                // The term of a restart after a hole is only known here.
+                s.trunc.1 = trunc.1;
+            }
+            s.hard = hard;
+            s.conf = conf;
+            s.snap = snap;
+            Ok(())
+        }
+        k => Err(corrupt(format!("unknown record kind {k}"))),
+    }
+}
+
+/// The segment files, oldest first, as (seq, path).
+fn list_segments(wal: &Path) -> Result<Vec<(u64, PathBuf)>, LogError> {
+    let mut segs = Vec::new();
+    for de in fs::read_dir(wal)? {
+        let path = de?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if let Some(seq) = name.strip_suffix(".wal").and_then(|s| s.parse::<u64>().ok()) {
+            segs.push((seq, path));
+        }
+    }
+    segs.sort();
+    Ok(segs)
+}
+
+fn segment_path(wal: &Path, seq: u64) -> PathBuf {
+    wal.join(format!("{seq:020}.wal"))
+}
+
+fn sync_dir(dir: &Path) -> Result<(), LogError> {
+    File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+/// What waits to be written: records are added here under their own lock,
+/// so that the Raft thread recording a Ready never waits for an fsync in
+/// progress on another thread.
+#[derive(Default)]
+struct Pending {
+    buf: Vec<u8>,
+    /// The hard state changed since the last meta record: `Some(true)` if
+    /// its term or vote did (durable before the next message goes out),
+    /// `Some(false)` for the commit index alone (written with the next
+    /// records; losing it in a crash is harmless, Raft learns it again).
+    hard_dirty: Option<bool>,
+    /// Highest entry index in `buf`.
+    top: u64,
+    /// The trunc index of the last meta record in `buf`.
+    trunc: Option<u64>,
+}
+
+impl Pending {
+    fn meta(&mut self, s: &State, flags: u8) -> Result<(), LogError> {
+        s.meta_record(flags, &mut self.buf)?;
+        self.hard_dirty = None;
+        self.trunc = Some(s.trunc.0);
+        Ok(())
+    }
+}
+
+/// The segment files: the one being written and the closed ones.
+struct Segments {
+    dir: PathBuf,
+    /// A segment is closed once it holds this much (SEGMENT_BYTES; less in
+    /// tests).
+    segment_bytes: u64,
+    file: File,
+    seq: u64,
+    len: u64,
+    /// Closed segments: (seq, highest entry index written in it).
+    closed: Vec<(u64, u64)>,
+    /// Highest entry index written in the current segment.
+    top: u64,
+    /// The trunc index of the last meta record on disk: segments whose
+    /// entries are all at or below it can go.
+    durable_trunc: u64,
+}
+
+impl Segments {
+    /// Starts segment `seq` with a meta record of `s` (the whole state, all
+    /// of it on disk already) and makes it durable.
+    fn create(dir: &Path, seq: u64, s: &State, closed: Vec<(u64, u64)>, segment_bytes: u64) -> Result<Self, LogError> {
+        let path = segment_path(dir, seq);
+        let mut file = OpenOptions::new().create(true).truncate(true).write(true).open(&path)?;
+        let mut buf = Vec::new();
+        s.meta_record(0, &mut buf)?;
+        file.write_all(&buf)?;
+        file.sync_data()?;
+        sync_dir(dir)?;
+        Ok(Segments {
+            dir: dir.to_path_buf(),
+            segment_bytes,
+            file,
+            seq,
+            len: buf.len() as u64,
+            closed,
+            top: 0,
+            durable_trunc: s.trunc.0,
+        })
+    }
+
+    /// Closes the current segment and starts the next one.
+    fn rotate(&mut self, s: &State) -> Result<(), LogError> {
+        let mut closed = std::mem::take(&mut self.closed);
+        closed.push((self.seq, self.top));
+        *self = Segments::create(&self.dir.clone(), self.seq + 1, s, closed, self.segment_bytes)?;
+        Ok(())
+    }
+
+    /// Deletes the closed segments whose entries are all compacted.
+    fn delete_compacted(&mut self) -> Result<(), LogError> {
+        let before = self.closed.len();
+        let mut keep = Vec::with_capacity(before);
+        for &(seq, top) in &self.closed {
+            if top <= self.durable_trunc {
+                fs::remove_file(segment_path(&self.dir, seq))?;
+            } else {
+                keep.push((seq, top));
+            }
+        }
+        if keep.len() != before {
+            sync_dir(&self.dir)?;
+        }
+        self.closed = keep;
+        Ok(())
+    }
 }
 
 struct Inner {
     dir: PathBuf,
-    db: sled::Db,
     state: RwLock<State>,
+    /// None (both): memory only. Lock order: segments, pending, state.
+    segments: Mutex<Option<Segments>>,
+    pending: Mutex<Option<Pending>>,
+    log_bytes: AtomicU64,
+    _lock: File,
 }
 
-/// sled's page cache: entries followers still need are read from it. It
-/// fills as the log grows, so it is memory the node holds for Raft, not for
-/// data (the eviction budget leaves it out).
-pub const CACHE_BYTES: u64 = 8 << 20;
+/// Heap held by the entries of every log open in this process: memory
+/// accounting is per process (the allocator's count), so is this.
+static LOG_BYTES: AtomicU64 = AtomicU64::new(0);
+
+/// Heap held in this process by Raft log entries ([`DiskStorage::log_bytes`]
+/// of every open log).
+pub fn log_bytes_in_process() -> u64 {
+    LOG_BYTES.load(Ordering::Relaxed)
+}
+
+impl Inner {
+    fn set_log_bytes(&self, bytes: u64) {
+        let old = self.log_bytes.swap(bytes, Ordering::Relaxed);
+        if bytes >= old {
+            LOG_BYTES.fetch_add(bytes - old, Ordering::Relaxed);
+        } else {
+            LOG_BYTES.fetch_sub(old - bytes, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.set_log_bytes(0);
+    }
+}
 
 /// The Raft log, HardState, ConfState and snapshot metadata of one node,
 /// in a data directory. Cheap to clone (the clones share the log).
@@ -161,62 +459,108 @@ pub struct DiskStorage {
 }
 
 impl DiskStorage {
-    /// Opens (or creates) the log in `dir`, checks it (entries contiguous
-    /// from the first index, metadata decodable) and removes snapshot files
-    /// it does not reference.
+    /// Opens (or creates) the log in `dir`: replays its segments, checks
+    /// what they hold (entries contiguous with non-decreasing terms, a
+    /// commit index within the log, metadata decodable), cuts a torn last
+    /// record off, and removes snapshot files it does not reference.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, LogError> {
-        let dir = dir.as_ref().to_path_buf();
+        Self::open_with(dir.as_ref(), Some(SEGMENT_BYTES))
+    }
+
+    /// A log kept in memory only (a node without persistence); snapshot
+    /// files still go to `dir`, which is emptied first.
+    pub fn memory(dir: impl AsRef<Path>) -> Result<Self, LogError> {
+        let dir = dir.as_ref();
+        let _ = fs::remove_dir_all(dir);
+        Self::open_with(dir, None)
+    }
+
+    /// `segment_bytes`: None for a log in memory.
+    fn open_with(dir: &Path, segment_bytes: Option<u64>) -> Result<Self, LogError> {
+        let dir = dir.to_path_buf();
         fs::create_dir_all(&dir)?;
-        let config = sled::Config::new()
-            .path(dir.join("log"))
-            .mode(sled::Mode::HighThroughput)
-            .cache_capacity(CACHE_BYTES)
-            // Durability comes from `persist`; no background flusher.
-            .flush_every_ms(None);
-        // sled holds an exclusive lock on its files; a log just closed in
-        // this process releases it when sled's threads have finished, a
-        // moment later. Another process holding it is an error after 5 s.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        let db = loop {
-            match config.open() {
-                Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
-                    if std::time::Instant::now() >= deadline {
-                        return Err(LogError::Locked(dir.clone()));
-                    }
+        if dir.join("log").join("db").exists() {
+            return Err(corrupt(format!(
+                "{} holds a log in the old (sled) format; move it away to rejoin the cluster empty",
+                dir.display()
+            )));
+        }
+        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("LOCK"))?;
+        // A log closed a moment ago in this process may still be held by a
+        // thread that is finishing; another process holding it is an error.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        loop {
+            match lock.try_lock() {
+                Ok(()) => break,
+                Err(fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
                     std::thread::sleep(std::time::Duration::from_millis(10));
                 }
-                r => break r?,
+                Err(fs::TryLockError::WouldBlock) => return Err(LogError::Locked(dir)),
+                Err(fs::TryLockError::Error(e)) => return Err(e.into()),
             }
-        };
-        let hard: HardState = decode(db.get(KEY_HARD)?, "hard state")?;
-        let conf: ConfState = decode(db.get(KEY_CONF)?, "conf state")?;
-        let snap: SnapshotMetadata = decode(db.get(KEY_SNAP)?, "snapshot metadata")?;
-        let trunc = match db.get(KEY_TRUNC)? {
-            None => (0, 0),
-            Some(v) if v.len() == 16 => (be_u64(&v[..8], "trunc")?, be_u64(&v[8..], "trunc")?),
-            Some(_) => return Err(LogError::Corrupt("truncation record".into())),
-        };
-        let mut last = trunc.0;
-        let mut last_term = trunc.1;
-        for kv in db.range(entry_key(0)..entry_key(u64::MAX)) {
-            let (k, v) = kv?;
-            let index = key_index(&k)?;
-            if index != last + 1 {
-                return Err(LogError::Corrupt(format!("log has a gap: entry {index} follows {last}")));
-            }
-            let term = be_u64(&v, "entry")?;
-            if term < last_term {
-                return Err(LogError::Corrupt(format!("entry {index} has term {term} below {last_term}")));
-            }
-            last = index;
-            last_term = term;
         }
-        if hard.commit > last {
-            return Err(LogError::Corrupt(format!("commit index {} beyond the last entry {last}", hard.commit)));
+        let mut s = State::default();
+        let segments = if let Some(segment_bytes) = segment_bytes {
+            let wal_dir = dir.join("wal");
+            fs::create_dir_all(&wal_dir)?;
+            let segs = list_segments(&wal_dir)?;
+            let mut gap = 0;
+            let mut closed = Vec::new();
+            for (n, (seq, path)) in segs.iter().enumerate() {
+                let buf = fs::read(path)?;
+                let mut pos = 0;
+                let mut top = 0;
+                while let Some((kind, body)) = next_record(&buf, &mut pos) {
+                    replay(&mut s, kind, body, &mut gap).map_err(|e| corrupt(format!("{}: {e}", path.display())))?;
+                    top = top.max(s.last());
+                }
+                if pos < buf.len() {
+                    if n + 1 < segs.len() {
+                        return Err(corrupt(format!("{} is damaged at byte {pos}", path.display())));
+                    }
+                    // A torn last record: what follows the last whole one
+                    // was never made durable.
+                    let f = OpenOptions::new().write(true).open(path)?;
+                    f.set_len(pos as u64)?;
+                    f.sync_all()?;
+                }
+                closed.push((*seq, top));
+            }
+            if gap != 0 {
+                return Err(corrupt(format!("log has a hole: entries before {} missing", gap + 1)));
+            }
+            let next = segs.last().map_or(1, |(seq, _)| seq + 1);
+            Some(Segments::create(&wal_dir, next, &s, closed, segment_bytes)?)
+        } else {
+            None
+        };
+        let mut last_term = s.trunc.1;
+        for (i, e) in s.ents.iter().enumerate() {
+            if e.index != s.trunc.0 + 1 + i as u64 {
+                return Err(corrupt(format!("entry {} where {} belongs", e.index, s.trunc.0 + 1 + i as u64)));
+            }
+            if e.term < last_term {
+                return Err(corrupt(format!("entry {} has term {} below {last_term}", e.index, e.term)));
+            }
+            last_term = e.term;
+        }
+        if s.hard.commit > s.last() {
+            return Err(corrupt(format!("commit index {} beyond the last entry {}", s.hard.commit, s.last())));
         }
         let storage = DiskStorage {
-            inner: Arc::new(Inner { dir, db, state: RwLock::new(State { hard, conf, snap, trunc, last }) }),
+            inner: Arc::new(Inner {
+                dir,
+                log_bytes: AtomicU64::new(0),
+                state: RwLock::new(s),
+                pending: Mutex::new(segments.as_ref().map(|_| Pending::default())),
+                segments: Mutex::new(segments),
+                _lock: lock,
+            }),
         };
+        storage.inner.set_log_bytes(storage.inner.state.read().bytes);
+        if let Some(g) = storage.inner.segments.lock().as_mut() {
+            g.delete_compacted()?;
+        }
         storage.remove_stale_snapshot_files()?;
         Ok(storage)
     }
@@ -225,17 +569,77 @@ impl DiskStorage {
         &self.inner.dir
     }
 
-    /// Makes every write so far durable: one fsync. Call once per Ready,
-    /// before sending the Ready's persisted messages. Returns the bytes sled
-    /// wrote.
+    /// Heap held by the entries in memory.
+    pub fn log_bytes(&self) -> u64 {
+        self.inner.log_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Makes every write so far durable: one write and one fsync (none if
+    /// nothing is waiting). Call once per Ready, before sending the Ready's
+    /// persisted messages; another thread may call it meanwhile (records
+    /// keep being added while the fsync runs, and go with the next one).
+    /// Returns the bytes written (0 for a log in memory).
     pub fn persist(&self) -> Result<usize, LogError> {
-        Ok(self.inner.db.flush()?)
+        let mut g = self.inner.segments.lock();
+        let Some(g) = g.as_mut() else { return Ok(0) };
+        let (buf, top, trunc) = {
+            let mut p = self.inner.pending.lock();
+            let Some(p) = p.as_mut() else { return Ok(0) };
+            if p.hard_dirty == Some(true) || (p.hard_dirty.is_some() && !p.buf.is_empty()) {
+                p.meta(&self.inner.state.read(), 0)?;
+            }
+            (std::mem::take(&mut p.buf), std::mem::take(&mut p.top), p.trunc.take())
+        };
+        let n = buf.len();
+        if n == 0 {
+            return Ok(0);
+        }
+        g.file.write_all(&buf)?;
+        g.len += n as u64;
+        g.top = g.top.max(top);
+        g.file.sync_data()?;
+        if let Some(t) = trunc {
+            g.durable_trunc = t;
+        }
+        let mut p = self.inner.pending.lock();
+        if let Some(p) = p.as_mut() {
+            if p.buf.is_empty() {
+                if g.len >= g.segment_bytes {
+                    // Nothing is waiting, so the state is what is on disk:
+                    // the next segment's first record.
+                    let s = self.inner.state.read();
+                    g.rotate(&s)?;
+                    p.hard_dirty = None;
+                }
+                // Keep the buffer's allocation for the next Ready.
+                let mut buf = buf;
+                buf.clear();
+                p.buf = buf;
+            }
+        }
+        drop(p);
+        g.delete_compacted()?;
+        Ok(n)
+    }
+
+    /// Applies `f` to the state, then records the metadata (a meta record
+    /// with `flags`) while both are locked, so the log on disk sees changes
+    /// in the order they happened.
+    fn change_meta(&self, flags: u8, f: impl FnOnce(&mut State)) -> Result<(), LogError> {
+        let mut p = self.inner.pending.lock();
+        let mut s = self.inner.state.write();
+        f(&mut s);
+        self.inner.set_log_bytes(s.bytes);
+        if let Some(p) = p.as_mut() {
+            p.meta(&s, flags)?;
+        }
+        Ok(())
     }
 
     /// A fresh log (no entries, no term, no configuration).
     pub fn is_fresh(&self) -> bool {
         let s = self.inner.state.read();
-        s.last == 0 && s.hard.term == 0 && s.conf.voters.is_empty() && s.conf.learners.is_empty()
+        s.last() == 0 && s.hard.term == 0 && s.conf.voters.is_empty() && s.conf.learners.is_empty()
     }
 
     /// Bootstraps a new cluster's log with its initial voters, as
@@ -262,10 +666,18 @@ impl DiskStorage {
         self.inner.state.read().snap.clone()
     }
 
+    /// Records the hard state; durable with the next `persist` (one meta
+    /// record however many times it changed), except a change of the
+    /// commit index alone, which waits for the next `persist` that writes
+    /// something else: it needs no fsync of its own.
     pub fn set_hardstate(&self, hs: HardState) -> Result<(), LogError> {
+        let mut p = self.inner.pending.lock();
         let mut s = self.inner.state.write();
-        self.inner.db.insert(KEY_HARD, pb(&hs)?)?;
+        let vote_or_term = hs.term != s.hard.term || hs.vote != s.hard.vote;
         s.hard = hs;
+        if let Some(p) = p.as_mut() {
+            p.hard_dirty = Some(vote_or_term || p.hard_dirty == Some(true));
+        }
         Ok(())
     }
 
@@ -278,100 +690,108 @@ impl DiskStorage {
     }
 
     pub fn set_conf_state(&self, cs: ConfState) -> Result<(), LogError> {
-        let mut s = self.inner.state.write();
-        self.inner.db.insert(KEY_CONF, pb(&cs)?)?;
-        s.conf = cs;
-        Ok(())
+        self.change_meta(0, |s| s.conf = cs)
     }
 
     /// Appends entries, replacing any existing entries from the first new
-    /// index on (Raft's conflicting suffix). Atomic.
+    /// index on (Raft's conflicting suffix).
     pub fn append(&self, ents: &[Entry]) -> Result<(), LogError> {
         let Some(first_new) = ents.first() else {
             return Ok(());
         };
+        let mut p = self.inner.pending.lock();
         let mut s = self.inner.state.write();
         if first_new.index < s.first_index() {
             return Err(LogError::Compacted { index: first_new.index, first: s.first_index() });
         }
-        if first_new.index > s.last + 1 {
-            return Err(LogError::Gap { index: first_new.index, last: s.last });
+        if first_new.index > s.last() + 1 {
+            return Err(LogError::Gap { index: first_new.index, last: s.last() });
         }
-        let mut batch = sled::Batch::default();
-        let mut expect = first_new.index;
-        for e in ents {
-            if e.index != expect {
-                return Err(LogError::Gap { index: e.index, last: expect - 1 });
+        for (i, e) in ents.iter().enumerate() {
+            if e.index != first_new.index + i as u64 {
+                return Err(LogError::Gap { index: e.index, last: first_new.index + i as u64 - 1 });
             }
-            batch.insert(&entry_key(e.index), encode_entry(e)?);
-            expect += 1;
         }
-        let new_last = expect - 1;
-        for i in (new_last + 1)..=s.last {
-            batch.remove(&entry_key(i));
+        if let Some(p) = p.as_mut() {
+            let rec = begin_record(&mut p.buf, REC_ENTRIES);
+            for e in ents {
+                let at = p.buf.len();
+                p.buf.extend_from_slice(&[0; 4]);
+                if let Err(err) = e.write_to_vec(&mut p.buf) {
+                    p.buf.truncate(rec);
+                    return Err(corrupt(format!("encoding entry {}: {err}", e.index)));
+                }
+                let len = (p.buf.len() - at - 4) as u32;
+                p.buf[at..at + 4].copy_from_slice(&len.to_le_bytes());
+            }
+            finish_record(&mut p.buf, rec);
+            p.top = p.top.max(first_new.index + ents.len() as u64 - 1);
         }
-        self.inner.db.apply_batch(batch)?;
-        s.last = new_last;
+        s.truncate_from(first_new.index);
+        for e in ents {
+            s.push(e.clone());
+        }
+        self.inner.set_log_bytes(s.bytes);
         Ok(())
+    }
+
+    /// The first index of the longest run of entries ending at `upto` that
+    /// holds at most `max_bytes` (`log_bytes` terms): compacting there
+    /// bounds what a kept tail costs in memory, however large the entries.
+    pub fn tail_start(&self, upto: u64, max_bytes: u64) -> u64 {
+        let s = self.inner.state.read();
+        let end = upto.min(s.last()).saturating_sub(s.trunc.0) as usize;
+        let mut bytes = 0;
+        for (i, e) in s.ents.range(..end).enumerate().rev() {
+            bytes += entry_cost(e);
+            if bytes > max_bytes {
+                return s.first_index() + i as u64 + 1;
+            }
+        }
+        s.first_index()
     }
 
     /// Drops the entries before `compact_index` (which becomes the first
     /// index). Only entries a snapshot covers can go: `compact_index` may
     /// be at most the snapshot's index + 1.
     pub fn compact(&self, compact_index: u64) -> Result<(), LogError> {
-        let mut s = self.inner.state.write();
-        if compact_index <= s.first_index() {
-            return Ok(());
-        }
-        if compact_index > s.last + 1 {
-            return Err(LogError::CompactBeyond { index: compact_index, limit: s.last + 1 });
-        }
-        if compact_index > s.snap.index + 1 {
-            return Err(LogError::CompactBeyond { index: compact_index, limit: s.snap.index + 1 });
-        }
-        let new_trunc = compact_index - 1;
-        let term = match self.inner.db.get(entry_key(new_trunc))? {
-            Some(v) => be_u64(&v, "entry")?,
-            None => return Err(LogError::Corrupt(format!("entry {new_trunc} missing"))),
+        let term = {
+            let s = self.inner.state.read();
+            if compact_index <= s.first_index() {
+                return Ok(());
+            }
+            if compact_index > s.last() + 1 {
+                return Err(LogError::CompactBeyond { index: compact_index, limit: s.last() + 1 });
+            }
+            if compact_index > s.snap.index + 1 {
+                return Err(LogError::CompactBeyond { index: compact_index, limit: s.snap.index + 1 });
+            }
+            self.term_locked(&s, compact_index - 1)
+                .map_err(|e| corrupt(format!("term of entry {}: {e}", compact_index - 1)))?
         };
-        let mut batch = sled::Batch::default();
-        for i in s.first_index()..compact_index {
-            batch.remove(&entry_key(i));
-        }
-        batch.insert(KEY_TRUNC, trunc_record(new_trunc, term).to_vec());
-        self.inner.db.apply_batch(batch)?;
-        s.trunc = (new_trunc, term);
-        Ok(())
+        self.change_meta(0, |s| s.drop_through(compact_index - 1, term))
     }
 
     /// Installs a snapshot received from the leader (after its data was
     /// loaded into the store): the log restarts after it, the commit index
-    /// and configuration become the snapshot's. Atomic.
+    /// and configuration become the snapshot's.
     pub fn apply_snapshot(&self, meta: SnapshotMetadata) -> Result<(), LogError> {
-        let mut s = self.inner.state.write();
-        if meta.index < s.first_index() {
-            return Err(LogError::SnapshotOutOfDate { index: meta.index, first: s.first_index() });
+        {
+            let s = self.inner.state.read();
+            if meta.index < s.first_index() {
+                return Err(LogError::SnapshotOutOfDate { index: meta.index, first: s.first_index() });
+            }
         }
-        let mut hard = s.hard.clone();
-        hard.term = hard.term.max(meta.term);
-        hard.commit = meta.index;
-        let mut batch = sled::Batch::default();
-        for i in s.first_index()..=s.last {
-            batch.remove(&entry_key(i));
-        }
-        batch.insert(KEY_TRUNC, trunc_record(meta.index, meta.term).to_vec());
-        batch.insert(KEY_HARD, pb(&hard)?);
-        batch.insert(KEY_CONF, pb(meta.get_conf_state())?);
-        batch.insert(KEY_SNAP, pb(&meta)?);
-        self.inner.db.apply_batch(batch)?;
-        s.trunc = (meta.index, meta.term);
-        s.last = meta.index;
-        s.hard = hard;
-        s.conf = meta.get_conf_state().clone();
-        s.snap = meta;
-        drop(s);
-        self.remove_stale_snapshot_files()?;
-        Ok(())
+        self.change_meta(META_RESET, |s| {
+            s.ents.clear();
+            s.bytes = 0;
+            s.trunc = (meta.index, meta.term);
+            s.hard.term = s.hard.term.max(meta.term);
+            s.hard.commit = meta.index;
+            s.conf = meta.get_conf_state().clone();
+            s.snap = meta;
+        })?;
+        self.remove_stale_snapshot_files()
     }
 
     // ------------------------------------------------------------ snapshots
@@ -408,13 +828,12 @@ impl DiskStorage {
             return Err(LogError::NoSnapshotFile { term: meta.term, index: meta.index });
         }
         {
-            let mut s = self.inner.state.write();
-            if meta.index < s.snap.index || meta.index > s.last {
+            let s = self.inner.state.read();
+            if meta.index < s.snap.index || meta.index > s.last() {
                 return Err(LogError::SnapshotOutOfDate { index: meta.index, first: s.snap.index });
             }
-            self.inner.db.insert(KEY_SNAP, pb(&meta)?)?;
-            s.snap = meta;
         }
+        self.change_meta(0, |s| s.snap = meta)?;
         self.persist()?;
         self.remove_stale_snapshot_files()
     }
@@ -454,21 +873,11 @@ impl DiskStorage {
         if idx < s.first_index() {
             return Err(raft::Error::Store(raft::StorageError::Compacted));
         }
-        if idx > s.last {
-            return Err(raft::Error::Store(raft::StorageError::Unavailable));
-        }
-        match self.inner.db.get(entry_key(idx)).map_err(LogError::from)? {
-            Some(v) => Ok(be_u64(&v, "entry")?),
-            None => Err(LogError::Corrupt(format!("entry {idx} missing")).into()),
+        match s.ents.get((idx - s.first_index()) as usize) {
+            Some(e) => Ok(e.term),
+            None => Err(raft::Error::Store(raft::StorageError::Unavailable)),
         }
     }
-}
-
-fn trunc_record(index: u64, term: u64) -> [u8; 16] {
-    let mut r = [0u8; 16];
-    r[..8].copy_from_slice(&index.to_be_bytes());
-    r[8..].copy_from_slice(&term.to_be_bytes());
-    r
 }
 
 impl Storage for DiskStorage {
@@ -489,26 +898,22 @@ impl Storage for DiskStorage {
         if low < s.first_index() {
             return Err(raft::Error::Store(raft::StorageError::Compacted));
         }
-        if high > s.last + 1 {
+        if high > s.last() + 1 {
             return Err(raft::Error::Store(raft::StorageError::Unavailable));
         }
-        let mut out = Vec::new();
+        let from = (low - s.first_index()) as usize;
+        let to = (high - s.first_index()) as usize;
+        let mut out = Vec::with_capacity(to.saturating_sub(from).min(1024));
         let mut size = 0u64;
-        for kv in self.inner.db.range(entry_key(low)..entry_key(high)) {
-            let (k, v) = kv.map_err(LogError::from)?;
-            let index = key_index(&k)?;
-            if index != low + out.len() as u64 {
-                return Err(LogError::Corrupt(format!("entry {} missing", low + out.len() as u64)).into());
+        for e in s.ents.range(from..to.max(from)) {
+            if max_size != u64::MAX {
+                size += u64::from(e.compute_size());
+                // At least one entry, then as many as fit in max_size.
+                if !out.is_empty() && size > max_size {
+                    break;
+                }
             }
-            size += v.len().saturating_sub(8) as u64;
-            // At least one entry, then as many as fit in max_size.
-            if !out.is_empty() && size > max_size {
-                break;
-            }
-            out.push(decode_entry(index, &v)?);
-        }
-        if out.is_empty() && high > low {
-            return Err(LogError::Corrupt(format!("entries {low}..{high} missing")).into());
+            out.push(e.clone());
         }
         Ok(out)
     }
@@ -523,7 +928,7 @@ impl Storage for DiskStorage {
     }
 
     fn last_index(&self) -> raft::Result<u64> {
-        Ok(self.inner.state.read().last)
+        Ok(self.inner.state.read().last())
     }
 
     /// The newest snapshot taken by this node (its data is the file's
@@ -896,7 +1301,7 @@ mod tests {
         };
         let s = DiskStorage::open(dir.path()).unwrap();
         assert!(!s.is_fresh());
-        // A second open of a log in use waits for it, then says so.
+        // A second open of a log in use waits a moment for it, then says so.
         assert!(matches!(DiskStorage::open(dir.path()), Err(LogError::Locked(_))));
         assert!(!s.initialize_with_conf_state(ConfState::from((vec![7], vec![]))).unwrap());
         assert_eq!(s.first_index(), Ok(90));
@@ -935,26 +1340,32 @@ mod tests {
         assert_eq!(r.hard_state(), hs);
     }
 
-    /// A crash while sled writes the last batch (before its fsync
-    /// returned): the log file holds the last durable state plus part of
-    /// the new record, or garbage. sled's log is append-only between
-    /// flushes, so every such state is the file after the batch cut short.
+    fn last_segment(dir: &Path) -> PathBuf {
+        list_segments(&dir.join("wal")).unwrap().pop().expect("a segment").1
+    }
+
+    /// A crash while the last `persist` writes (before its fsync returned):
+    /// the last segment holds the last durable state plus part of the new
+    /// records, or garbage after it; every such state is the file cut short
+    /// or extended.
     #[test]
     fn torn_last_record_recovers_to_the_last_durable_state() {
         let dir = tempfile::tempdir().unwrap();
-        let db_file = dir.path().join("log").join("db");
-        let (want, hs, durable, after) = {
+        let (want, hs, durable, after, seg) = {
             let s = DiskStorage::open(dir.path()).unwrap();
             let (want, hs, _) = populate(&s);
-            let durable = fs::read(&db_file).unwrap();
+            let seg = last_segment(dir.path());
+            let durable = fs::read(&seg).unwrap();
             s.append(&[entry_with_data(181, 9, &[b'x'; 300])]).unwrap();
             let mut hs2 = hs.clone();
             hs2.commit = 181;
             s.set_hardstate(hs2).unwrap();
             s.persist().unwrap();
-            (want, hs, durable, fs::read(&db_file).unwrap())
+            assert_eq!(last_segment(dir.path()), seg, "no new segment");
+            (want, hs, durable, fs::read(&seg).unwrap(), seg)
         };
-        assert!(after.len() > durable.len() && after[..durable.len()] == durable[..], "sled appended");
+        let name = seg.file_name().unwrap().to_owned();
+        assert!(after.len() > durable.len() && after[..durable.len()] == durable[..], "appended");
         let mut rng_state = 0x1234_5678_u32;
         let mut garbage = |n: usize| -> Vec<u8> {
             (0..n)
@@ -977,7 +1388,7 @@ mod tests {
             cases.push(c);
         }
         let torn = cases.len();
-        // The whole new record with one byte flipped, at several places.
+        // The new records with one byte flipped, at several places.
         for at in (durable.len()..after.len()).step_by(((after.len() - durable.len()) / 20).max(1)) {
             let mut c = after.clone();
             c[at] ^= 0x40;
@@ -987,15 +1398,20 @@ mod tests {
         for (i, bytes) in cases.iter().enumerate() {
             let copy = tempfile::tempdir().unwrap();
             copy_dir(dir.path(), copy.path());
-            fs::write(copy.path().join("log").join("db"), bytes).unwrap();
+            // The segments the reopen above started are not part of the crash.
+            for (_, p) in list_segments(&copy.path().join("wal")).unwrap() {
+                if p.file_name().unwrap() > name.as_os_str() {
+                    fs::remove_file(p).unwrap();
+                }
+            }
+            fs::write(copy.path().join("wal").join(&name), bytes).unwrap();
             let r = match DiskStorage::open(copy.path()) {
                 Ok(r) => r,
                 Err(e) => panic!("case {i}: the last durable state is on disk, yet: {e}"),
             };
             if r.last_index() == Ok(181) {
-                // sled recovers a prefix of the operations of the torn flush:
-                // here the append (whole: it was one batch), with or without
-                // the HardState written after it. Both are states the node
+                // The entries record came through whole, with or without the
+                // meta record written after it. Both are states the node
                 // went through; neither was acknowledged yet.
                 let e = r.entries(181, 182, None, GetEntriesContext::empty(false)).unwrap();
                 assert_eq!(e[0].data.as_ref(), &[b'x'; 300][..], "case {i}: corrupted data accepted");
@@ -1007,17 +1423,20 @@ mod tests {
             assert_eq!(r.last_index(), Ok(180), "case {i}");
             assert_eq!(all(&r), want, "case {i}");
             assert_eq!(r.hard_state(), hs, "case {i}");
+            drop(r);
+            // The torn tail was cut off: a second open sees the same.
+            let again = DiskStorage::open(copy.path()).unwrap();
+            assert_eq!((again.last_index(), again.hard_state()), (Ok(180), hs.clone()), "case {i}");
         }
-        eprintln!("flipped bytes in the last record: {flips_caught} of {} rolled back", cases.len() - torn);
+        assert!(flips_caught > 0, "a flipped byte in the entries record must roll it back");
         let r = DiskStorage::open(dir.path()).unwrap();
         assert_eq!(r.last_index(), Ok(181));
         assert_eq!(r.hard_state().commit, 181);
     }
 
-    /// Losing bytes that were already fsynced (media damage, not a crash)
-    /// is beyond what sled detects: it then recovers an older state. Open
-    /// must still not panic; it refuses what it can tell is inconsistent
-    /// (a commit index past the log, a hole, undecodable records).
+    /// Losing bytes that were already fsynced (media damage, not a crash):
+    /// open must not panic; it recovers an older state or refuses what it
+    /// can tell is inconsistent (a commit index past the log, a hole).
     #[test]
     fn damaged_durable_data_never_panics() {
         let dir = tempfile::tempdir().unwrap();
@@ -1025,7 +1444,9 @@ mod tests {
             let s = DiskStorage::open(dir.path()).unwrap();
             populate(&s);
         }
-        let full = fs::read(dir.path().join("log").join("db")).unwrap();
+        let seg = last_segment(dir.path());
+        let name = seg.file_name().unwrap().to_owned();
+        let full = fs::read(&seg).unwrap();
         let (mut opened, mut refused) = (0, 0);
         for cut in [64, 500, 2000, full.len() / 2] {
             for flip in [None, Some(cut / 2)] {
@@ -1036,7 +1457,7 @@ mod tests {
                     let i = bytes.len().saturating_sub(back + 1);
                     bytes[i] ^= 0x5A;
                 }
-                fs::write(copy.path().join("log").join("db"), &bytes).unwrap();
+                fs::write(copy.path().join("wal").join(&name), &bytes).unwrap();
                 match DiskStorage::open(copy.path()) {
                     Ok(r) => {
                         opened += 1;
@@ -1053,26 +1474,129 @@ mod tests {
                 }
             }
         }
+        assert_eq!(opened + refused, 8);
         eprintln!("damaged durable data: {opened} opened with an older state, {refused} refused");
+    }
+
+    /// Appends a record to the last segment, as a bug or damage would.
+    fn append_raw(dir: &Path, kind: u8, body: &[u8]) {
+        let mut rec = Vec::new();
+        push_record(&mut rec, kind, body);
+        let mut f = OpenOptions::new().append(true).open(last_segment(dir)).unwrap();
+        f.write_all(&rec).unwrap();
     }
 
     #[test]
     fn corrupt_metadata_is_a_typed_error() {
         let dir = tempfile::tempdir().unwrap();
-        {
-            let s = DiskStorage::open(dir.path()).unwrap();
-            s.inner.db.insert(KEY_HARD, &b"\xff\xff\xff"[..]).unwrap();
-            s.persist().unwrap();
-        }
+        drop(DiskStorage::open(dir.path()).unwrap());
+        let mut body = vec![0u8; 17];
+        body.extend_from_slice(&3u32.to_le_bytes());
+        body.extend_from_slice(b"\xff\xff\xff");
+        append_raw(dir.path(), REC_META, &body);
         assert!(matches!(DiskStorage::open(dir.path()), Err(LogError::Corrupt(_))));
+        // A hole in the log: entry 10 after 3..=5, no compaction covers 6..=9.
+        let dir = tempfile::tempdir().unwrap();
+        drop(storage_with(dir.path(), &three()));
+        let e = new_entry(10, 6);
+        let mut body = (e.compute_size()).to_le_bytes().to_vec();
+        e.write_to_vec(&mut body).unwrap();
+        append_raw(dir.path(), REC_ENTRIES, &body);
+        let err = DiskStorage::open(dir.path()).err().expect("a hole is refused");
+        assert!(matches!(err, LogError::Corrupt(_)), "{err}");
+        // An unknown record kind.
+        let dir = tempfile::tempdir().unwrap();
+        drop(storage_with(dir.path(), &three()));
+        append_raw(dir.path(), 99, b"?");
+        assert!(matches!(DiskStorage::open(dir.path()), Err(LogError::Corrupt(_))));
+    }
+
+    /// With small segments: full ones are closed, the ones whose entries
+    /// are all compacted are deleted once a compaction is durable, and the
+    /// log reads back from what is left (the replay starts mid-log).
+    #[test]
+    fn segments_rotate_and_compacted_ones_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let small = |d: &Path| DiskStorage::open_with(d, Some(4096));
+        let s = small(dir.path()).unwrap();
+        s.initialize_with_conf_state(ConfState::from((vec![1], vec![]))).unwrap();
+        let mut hs = HardState::default();
+        hs.term = 1;
+        for i in 1..=1000u64 {
+            s.append(&[entry_with_data(i, 1, &[b'v'; 100])]).unwrap();
+            if i % 10 == 0 {
+                hs.commit = i;
+                s.set_hardstate(hs.clone()).unwrap();
+                s.persist().unwrap();
+            }
+        }
+        let segs = list_segments(&dir.path().join("wal")).unwrap().len();
+        assert!(segs > 20, "{segs} segments for ~120 KB in 4 KB segments");
+        let bytes = s.log_bytes();
+        assert!(bytes >= 100_000 && log_bytes_in_process() >= bytes, "{bytes}");
+        let per = bytes / 1000;
+        assert_eq!(s.tail_start(1000, 10 * per), 991, "ten entries of {per} bytes");
+        assert_eq!(s.tail_start(500, 10 * per + per / 2), 491);
+        assert_eq!(s.tail_start(1000, 0), 1001);
+        assert_eq!(s.tail_start(500, u64::MAX), 1);
+        take_snapshot(&s, 900, vec![1]);
+        s.compact(850).unwrap();
+        s.persist().unwrap();
+        let left = list_segments(&dir.path().join("wal")).unwrap().len();
+        assert!(left < segs / 4, "{left} of {segs} segments left after compacting 85% of the log");
+        assert!(s.log_bytes() * 5 < bytes, "{} of {bytes} left for 15% of the entries", s.log_bytes());
+        drop(s);
+        let r = small(dir.path()).unwrap();
+        assert_eq!((r.first_index(), r.last_index(), r.term(849)), (Ok(850), Ok(1000), Ok(1)));
+        assert_eq!(r.hard_state().commit, 1000);
+        assert_eq!(all(&r).len(), 151);
+        assert_eq!(r.snapshot_metadata().index, 900);
+        r.append(&[entry_with_data(1001, 2, b"after")]).unwrap();
+        r.persist().unwrap();
+        drop(r);
+        let r = small(dir.path()).unwrap();
+        assert_eq!(r.last_index(), Ok(1001));
+        drop(r);
+        // Losing the oldest segment still needed is a hole, refused.
+        let oldest = list_segments(&dir.path().join("wal")).unwrap().remove(0).1;
+        fs::remove_file(oldest).unwrap();
+        assert!(matches!(small(dir.path()), Err(LogError::Corrupt(_))));
+    }
+
+    /// A snapshot installed and entries appended after it in one Ready:
+    /// the log on disk replays them in that order.
+    #[test]
+    fn snapshot_install_then_append_survives_reopen() {
         let dir = tempfile::tempdir().unwrap();
         {
             let s = storage_with(dir.path(), &three());
-            // A hole in the log.
-            s.inner.db.remove(entry_key(4)).unwrap();
+            s.persist().unwrap();
+            s.apply_snapshot(meta(40, 7, vec![1, 2])).unwrap();
+            s.append(&[entry_with_data(41, 7, b"a"), entry_with_data(42, 8, b"b")]).unwrap();
             s.persist().unwrap();
         }
-        assert!(matches!(DiskStorage::open(dir.path()), Err(LogError::Corrupt(_))));
+        let r = DiskStorage::open(dir.path()).unwrap();
+        assert_eq!((r.first_index(), r.last_index(), r.term(40)), (Ok(41), Ok(42), Ok(7)));
+        assert_eq!(all(&r).iter().map(|e| e.data.to_vec()).collect::<Vec<_>>(), vec![b"a".to_vec(), b"b".to_vec()]);
+        assert_eq!(r.hard_state().commit, 40);
+        assert_eq!(r.conf_state().voters, vec![1, 2]);
+    }
+
+    #[test]
+    fn a_memory_log_writes_no_segments_and_starts_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mem");
+        {
+            let s = DiskStorage::memory(&path).unwrap();
+            let (want, hs, _) = populate(&s);
+            assert_eq!(all(&s), want);
+            assert_eq!(s.hard_state(), hs);
+            assert_eq!(s.persist().unwrap(), 0);
+            assert!(!path.join("wal").exists());
+            assert!(s.open_snapshot().unwrap().is_some(), "snapshot files still go to disk");
+        }
+        let s = DiskStorage::memory(&path).unwrap();
+        assert!(s.is_fresh());
     }
 
     #[test]

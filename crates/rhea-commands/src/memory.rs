@@ -48,7 +48,14 @@ pub fn note_fixed_overhead(shared: &Shared) {
 /// it would leave a small limit no room for data.
 pub fn heap_budget(shared: &Shared, max: u64) -> u64 {
     max.saturating_sub(shared.fixed_overhead.load(Ordering::Relaxed).min(max / 16)).max(1)
-        + shared.not_counted_for_evict.load(Ordering::Relaxed)
+        + not_counted_for_evict(shared)
+}
+
+/// Heap that is not the dataset's and that eviction leaves out (INFO
+/// mem_not_counted_for_evict): what a cluster node held before any data,
+/// and its Raft log's entries, which compaction frees, not eviction.
+pub fn not_counted_for_evict(shared: &Shared) -> u64 {
+    shared.not_counted_for_evict.load(Ordering::Relaxed) + rhea_cluster::storage::log_bytes_in_process()
 }
 
 /// Is memory over `maxmemory` (after what eviction could do)?

@@ -87,8 +87,9 @@ impl Request {
         b
     }
 
-    /// None if the bytes are not an entry this version wrote.
-    pub fn decode(data: &[u8]) -> Option<Request> {
+    /// None if the bytes are not an entry this version wrote. The
+    /// arguments are slices of `data`, not copies.
+    pub fn decode(data: &Bytes) -> Option<Request> {
         let mut r = Reader { data, pos: 0 };
         if r.u8()? != VERSION {
             return None;
@@ -112,7 +113,9 @@ impl Request {
             let mut argv = Vec::with_capacity(argc.min(4096));
             for _ in 0..argc {
                 let len = r.u32()? as usize;
-                argv.push(Bytes::copy_from_slice(r.take(len)?));
+                let at = r.pos;
+                r.take(len)?;
+                argv.push(data.slice(at..at + len));
             }
             cmds.push(argv);
         }
@@ -345,7 +348,8 @@ impl StateMachine for Applier {
             }
         }
         // What the node holds with no data is Raft's, not the dataset's.
-        let raft = crate::memory::used_memory() + rhea_cluster::storage::CACHE_BYTES;
+        let raft = crate::memory::used_memory().saturating_sub(rhea_cluster::storage::log_bytes_in_process())
+            + rhea_cluster::storage::CACHE_BYTES;
         self.shared.not_counted_for_evict.store(raft, std::sync::atomic::Ordering::Relaxed);
         let mut reader = SnapshotReader::new();
         let mut head: Vec<u8> = Vec::with_capacity(8);
@@ -373,8 +377,8 @@ impl StateMachine for Applier {
         Ok(())
     }
 
-    fn apply(&mut self, entry: Applied<'_>) -> Bytes {
-        let Some(req) = Request::decode(entry.payload) else {
+    fn apply(&mut self, entry: Applied) -> Bytes {
+        let Some(req) = Request::decode(&entry.payload) else {
             warn!(index = entry.index, "a log entry this version cannot read was skipped");
             return reply(0, b"-ERR internal error: unreadable log entry\r\n");
         };
@@ -499,13 +503,13 @@ mod tests {
             seed: 42,
             cmds: vec![vec![Bytes::from_static(b"SET"), Bytes::from_static(b"k"), Bytes::new()]],
         };
-        let bytes = r.encode();
+        let bytes = Bytes::from(r.encode());
         assert_eq!(Request::decode(&bytes), Some(r));
         for cut in 0..bytes.len() {
-            assert_eq!(Request::decode(&bytes[..cut]), None, "truncated at {cut}");
+            assert_eq!(Request::decode(&bytes.slice(..cut)), None, "truncated at {cut}");
         }
-        let mut long = bytes.clone();
+        let mut long = bytes.to_vec();
         long.push(0);
-        assert_eq!(Request::decode(&long), None);
+        assert_eq!(Request::decode(&Bytes::from(long)), None);
     }
 }

@@ -58,9 +58,10 @@ pub struct Shared {
     /// stacks), measured once the server is up: charged against
     /// `maxmemory` so that the limit bounds resident memory, not just heap.
     pub fixed_overhead: AtomicU64,
-    /// Heap a cluster node holds for Raft (log cache, buffers) before any
+    /// Heap a cluster node holds for Raft (buffers, threads) before any
     /// data: not counted against `maxmemory`, as Redis leaves replication
-    /// buffers out (mem_not_counted_for_evict).
+    /// buffers out; the log's entries are left out apart, as they come and
+    /// go (`memory::not_counted_for_evict`).
     pub not_counted_for_evict: AtomicU64,
     /// Highest `used_memory` seen (INFO used_memory_peak).
     pub peak_memory: AtomicU64,

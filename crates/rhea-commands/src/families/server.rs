@@ -429,7 +429,7 @@ fn info_memory(ctx: &mut Ctx, cfg: &Config, s: &mut String) {
         rss as i64 - used as i64,
         f.frag_ratio(),
         rss as i64 - used as i64,
-        ctx.shared.not_counted_for_evict.load(std::sync::atomic::Ordering::Relaxed),
+        crate::memory::not_counted_for_evict(ctx.shared),
         rhea_store::mem::allocator_name(),
     );
 }
