@@ -1,6 +1,7 @@
 //! The Raft thread: the only owner of the `RawNode`. It ticks, steps peer
-//! messages, proposes, persists each Ready, sends messages and hands
-//! committed entries to the apply thread, as raft-rs's examples do.
+//! messages, proposes, records each Ready (the sync thread makes it
+//! durable), sends messages and hands committed entries to the apply
+//! thread, as raft-rs's examples do.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
@@ -366,7 +367,7 @@ impl RaftLoop {
                 panic!("storing the raft hard state failed: {e}");
             }
         }
-        if let Some(sync) = self.sync_tx.clone() {
+        if self.sync_tx.is_some() {
             // The sync thread makes this Ready durable; its persisted
             // messages wait for that, the rest goes on now.
             let number = ready.number();
@@ -375,7 +376,7 @@ impl RaftLoop {
             self.read_states(ready.take_read_states());
             self.node.advance_append_async(ready);
             self.unsynced.push_back((number, msgs));
-            if sync.send(number).is_err() {
+            if self.sync_tx.as_ref().is_some_and(|sync| sync.send(number).is_err()) {
                 panic!("the raft log's sync thread is gone");
             }
             // raft-rs counts a snapshot as applied only once it is durable.

@@ -125,7 +125,7 @@ fn entry_cost(e: &Entry) -> u64 {
 
 /// The log and its metadata, as they are now (in memory; on disk too up to
 /// the last `persist`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 struct State {
     hard: HardState,
     conf: ConfState,
@@ -134,7 +134,15 @@ struct State {
     trunc: (u64, u64),
     /// The entries from `trunc.0 + 1` on.
     ents: VecDeque<Entry>,
+    /// What `ents` costs (`entry_cost`); every change is also made to
+    /// `LOG_BYTES`, and a dropped State takes its share back out.
     bytes: u64,
+}
+
+impl Drop for State {
+    fn drop(&mut self) {
+        LOG_BYTES.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
 }
 
 impl State {
@@ -146,31 +154,40 @@ impl State {
         self.trunc.0 + self.ents.len() as u64
     }
 
+    fn forget(&mut self, cost: u64) {
+        self.bytes -= cost;
+        LOG_BYTES.fetch_sub(cost, Ordering::Relaxed);
+    }
+
+    /// Drops every entry: the log restarts after `trunc`.
+    fn reset(&mut self, trunc: (u64, u64)) {
+        self.ents.clear();
+        self.forget(self.bytes);
+        self.trunc = trunc;
+    }
+
     /// Drops the entries from `index` on.
     fn truncate_from(&mut self, index: u64) {
         let keep = index.saturating_sub(self.first_index()) as usize;
-        for e in self.ents.drain(keep.min(self.ents.len())..) {
-            self.bytes -= entry_cost(&e);
-        }
+        let cost: u64 = self.ents.drain(keep.min(self.ents.len())..).map(|e| entry_cost(&e)).sum();
+        self.forget(cost);
     }
 
     /// Drops the entries up to `index` (which becomes `trunc`, with `term`).
     fn drop_through(&mut self, index: u64, term: u64) {
         if index >= self.last() {
-            // Nothing of the log is left; it restarts after `index`.
-            self.ents.clear();
-            self.bytes = 0;
-        } else {
-            let n = index.saturating_sub(self.trunc.0) as usize;
-            for e in self.ents.drain(..n) {
-                self.bytes -= entry_cost(&e);
-            }
+            return self.reset((index, term));
         }
+        let n = index.saturating_sub(self.trunc.0) as usize;
+        let cost: u64 = self.ents.drain(..n).map(|e| entry_cost(&e)).sum();
+        self.forget(cost);
         self.trunc = (index, term);
     }
 
     fn push(&mut self, e: Entry) {
-        self.bytes += entry_cost(&e);
+        let cost = entry_cost(&e);
+        self.bytes += cost;
+        LOG_BYTES.fetch_add(cost, Ordering::Relaxed);
         self.ents.push_back(e);
     }
 
@@ -279,9 +296,7 @@ fn replay(s: &mut State, kind: u8, mut body: &[u8], gap: &mut u64) -> Result<(),
                 *gap = 0;
             }
             if flags & META_RESET != 0 {
-                s.ents.clear();
-                s.bytes = 0;
-                s.trunc = trunc;
+                s.reset(trunc);
             } else if trunc.0 > s.trunc.0 {
                 s.drop_through(trunc.0, trunc.1);
             } else if trunc.0 == s.trunc.0 {
@@ -420,7 +435,6 @@ struct Inner {
     /// None (both): memory only. Lock order: segments, pending, state.
     segments: Mutex<Option<Segments>>,
     pending: Mutex<Option<Pending>>,
-    log_bytes: AtomicU64,
     _lock: File,
 }
 
@@ -432,23 +446,6 @@ static LOG_BYTES: AtomicU64 = AtomicU64::new(0);
 /// of every open log).
 pub fn log_bytes_in_process() -> u64 {
     LOG_BYTES.load(Ordering::Relaxed)
-}
-
-impl Inner {
-    fn set_log_bytes(&self, bytes: u64) {
-        let old = self.log_bytes.swap(bytes, Ordering::Relaxed);
-        if bytes >= old {
-            LOG_BYTES.fetch_add(bytes - old, Ordering::Relaxed);
-        } else {
-            LOG_BYTES.fetch_sub(old - bytes, Ordering::Relaxed);
-        }
-    }
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        self.set_log_bytes(0);
-    }
 }
 
 /// The Raft log, HardState, ConfState and snapshot metadata of one node,
@@ -534,11 +531,9 @@ impl DiskStorage {
         } else {
             None
         };
+        // Replaying keeps the entries contiguous; their terms it does not check.
         let mut last_term = s.trunc.1;
-        for (i, e) in s.ents.iter().enumerate() {
-            if e.index != s.trunc.0 + 1 + i as u64 {
-                return Err(corrupt(format!("entry {} where {} belongs", e.index, s.trunc.0 + 1 + i as u64)));
-            }
+        for e in &s.ents {
             if e.term < last_term {
                 return Err(corrupt(format!("entry {} has term {} below {last_term}", e.index, e.term)));
             }
@@ -550,14 +545,12 @@ impl DiskStorage {
         let storage = DiskStorage {
             inner: Arc::new(Inner {
                 dir,
-                log_bytes: AtomicU64::new(0),
                 state: RwLock::new(s),
                 pending: Mutex::new(segments.as_ref().map(|_| Pending::default())),
                 segments: Mutex::new(segments),
                 _lock: lock,
             }),
         };
-        storage.inner.set_log_bytes(storage.inner.state.read().bytes);
         if let Some(g) = storage.inner.segments.lock().as_mut() {
             g.delete_compacted()?;
         }
@@ -571,7 +564,7 @@ impl DiskStorage {
 
     /// Heap held by the entries in memory.
     pub fn log_bytes(&self) -> u64 {
-        self.inner.log_bytes.load(Ordering::Relaxed)
+        self.inner.state.read().bytes
     }
 
     /// Makes every write so far durable: one write and one fsync (none if
@@ -629,7 +622,6 @@ impl DiskStorage {
         let mut p = self.inner.pending.lock();
         let mut s = self.inner.state.write();
         f(&mut s);
-        self.inner.set_log_bytes(s.bytes);
         if let Some(p) = p.as_mut() {
             p.meta(&s, flags)?;
         }
@@ -731,7 +723,6 @@ impl DiskStorage {
         for e in ents {
             s.push(e.clone());
         }
-        self.inner.set_log_bytes(s.bytes);
         Ok(())
     }
 
@@ -783,9 +774,7 @@ impl DiskStorage {
             }
         }
         self.change_meta(META_RESET, |s| {
-            s.ents.clear();
-            s.bytes = 0;
-            s.trunc = (meta.index, meta.term);
+            s.reset((meta.index, meta.term));
             s.hard.term = s.hard.term.max(meta.term);
             s.hard.commit = meta.index;
             s.conf = meta.get_conf_state().clone();

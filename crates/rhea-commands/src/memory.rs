@@ -58,6 +58,13 @@ pub fn not_counted_for_evict(shared: &Shared) -> u64 {
     shared.not_counted_for_evict.load(Ordering::Relaxed) + rhea_cluster::storage::log_bytes_in_process()
 }
 
+/// What a cluster node with no data holds for Raft now: the heap so far,
+/// less the log's entries (counted apart), plus room for its buffers. The
+/// baseline `Shared::not_counted_for_evict` is set to.
+pub fn raft_baseline() -> u64 {
+    used_memory().saturating_sub(rhea_cluster::storage::log_bytes_in_process()) + rhea_cluster::storage::CACHE_BYTES
+}
+
 /// Is memory over `maxmemory` (after what eviction could do)?
 pub fn over_limit(shared: &Shared) -> bool {
     let max = shared.maxmemory.load(Ordering::Relaxed);

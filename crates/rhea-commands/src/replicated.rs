@@ -348,8 +348,7 @@ impl StateMachine for Applier {
             }
         }
         // What the node holds with no data is Raft's, not the dataset's.
-        let raft = crate::memory::used_memory().saturating_sub(rhea_cluster::storage::log_bytes_in_process())
-            + rhea_cluster::storage::CACHE_BYTES;
+        let raft = crate::memory::raft_baseline();
         self.shared.not_counted_for_evict.store(raft, std::sync::atomic::Ordering::Relaxed);
         let mut reader = SnapshotReader::new();
         let mut head: Vec<u8> = Vec::with_capacity(8);

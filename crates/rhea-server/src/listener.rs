@@ -78,9 +78,9 @@ async fn start_cluster(shared: &Arc<Shared>) -> Result<(), ServerError> {
     info!(node_id = params.node_id, %raft_addr, "cluster node started");
     // A node that restored nothing holds only Raft's own memory so far.
     if shared.not_counted_for_evict.load(std::sync::atomic::Ordering::Relaxed) == 0 {
-        let base = rhea_commands::memory::used_memory().saturating_sub(rhea_cluster::storage::log_bytes_in_process())
-            + rhea_cluster::storage::CACHE_BYTES;
-        shared.not_counted_for_evict.store(base, std::sync::atomic::Ordering::Relaxed);
+        shared
+            .not_counted_for_evict
+            .store(rhea_commands::memory::raft_baseline(), std::sync::atomic::Ordering::Relaxed);
     }
     let _ = shared.cluster.set(cluster);
     Ok(())
