@@ -35,9 +35,10 @@ snap() {
     for t in /proc/${pids[$((i - 1))]}/task/*; do
       # utime and stime: fields 14 and 15 of stat, after the "(comm)".
       read -r -a s <<< "$(sed 's/.*) //' "$t/stat")"
-      echo "$i $(cat "$t/comm" | sed 's/-[0-9]*$//') $((s[11] + s[12]))"
+      cs=$(awk '/^voluntary_ctxt_switches|^nonvoluntary_ctxt_switches/ {n += $2} END {print n}' "$t/status")
+      echo "$i $(cat "$t/comm" | sed 's/-[0-9]*$//') $((s[11] + s[12])) $cs"
     done
-  done | awk '{a[$1" "$2]+=$3} END {for (k in a) print k, a[k]}' | sort
+  done | awk '{a[$1" "$2]+=$3; c[$1" "$2]+=$4} END {for (k in a) print k, a[k], c[k]}' | sort
 }
 snap > "$D/before"
 pp=""
@@ -49,9 +50,9 @@ redis-benchmark -p $((P0 + leader - 1)) -t set -n "$N" -c 50 -P 16 -r 100000 -q 
 [ -n "$pp" ] && wait "$pp"
 snap > "$D/after"
 hz=$(getconf CLK_TCK)
-echo "leader: node $leader; CPU seconds per thread over $N SETs:"
-join <(awk '{print $1"_"$2, $3}' "$D/before") <(awk '{print $1"_"$2, $3}' "$D/after") |
-  awk -v hz="$hz" '{printf "  node %s %.2f s\n", $1, ($3 - $2) / hz}' | sed 's/_/ /'
+echo "leader: node $leader; CPU seconds and context switches per thread over $N SETs:"
+join <(awk '{print $1"_"$2, $3, $4}' "$D/before") <(awk '{print $1"_"$2, $3, $4}' "$D/after") |
+  awk -v hz="$hz" '{printf "  node %-16s %.2f s %8d switches\n", $1, ($4 - $2) / hz, $5 - $3}' | sed 's/_/ /'
 if [ -n "$pp" ]; then
   perf report -i "$D/perf.data" --no-children --sort comm,dso --stdio -g none 2>/dev/null | grep "%" | head -20
   [ -n "${PERF_SYMS:-}" ] && perf report -i "$D/perf.data" --no-children --sort comm,sym --stdio -g none 2>/dev/null | grep "%" | head -"$PERF_SYMS"

@@ -98,7 +98,13 @@ impl RaftLoop {
             election_tick: cfg.election_ticks,
             heartbeat_tick: cfg.heartbeat_ticks,
             max_size_per_msg: 1024 * 1024,
-            max_inflight_msgs: 256,
+            // One append in flight per follower: what is proposed while it
+            // travels goes out as one message when it is acknowledged, so
+            // a busy leader sends, and each follower records and fsyncs,
+            // a few large appends instead of one per Ready. Measured with
+            // bench/failover.sh (SET, 50 clients): -P 16 111k -> 155k rps,
+            // -P 1 13.2k -> 16.4k rps against 256 in flight.
+            max_inflight_msgs: 1,
             // A node cut off from the majority steps down instead of
             // believing it still leads (no stale leader serving lease
             // reads), and a rejoining node cannot disrupt a healthy leader.

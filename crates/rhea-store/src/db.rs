@@ -153,8 +153,15 @@ impl Db {
     /// The live entry for `key`, removing it first if it has expired (lazy
     /// expiry).
     pub fn get_mut(&mut self, key: &[u8], now: i64) -> Option<&mut Entry> {
-        // One hash lookup, then positional access: this is on every
-        // command's path.
+        let i = self.live_index(key, now)?;
+        self.entry_at_mut(i)
+    }
+
+    /// Where `key`'s live entry is (an expired one is removed, as
+    /// `get_mut` does). One hash lookup, then positional access with
+    /// `entry_at_mut` and `insert_at`: this is on every command's path, and
+    /// on a large keyspace the lookup is a cache miss.
+    pub fn live_index(&mut self, key: &[u8], now: i64) -> Option<usize> {
         let i = self.map.get_index_of(key)?;
         if self.map.get_index(i).is_some_and(|(_, e)| e.is_expired(now)) {
             if self.keep_expired {
@@ -165,6 +172,10 @@ impl Db {
             self.log_expired(Sds::new(key));
             return None;
         }
+        Some(i)
+    }
+
+    pub fn entry_at_mut(&mut self, i: usize) -> Option<&mut Entry> {
         self.map.get_index_mut(i).map(|(_, e)| e)
     }
 
@@ -213,11 +224,23 @@ impl Db {
     /// Stores `value` under `key` with the given absolute expiry (0 = none),
     /// replacing whatever was there.
     pub fn insert(&mut self, key: &[u8], value: Value, expire_at: i64, lru: u32) {
+        let at = self.map.get_index_of(key);
+        self.insert_at(at, key, value, expire_at, lru);
+    }
+
+    /// `insert` where the caller already looked `key` up: `at` is its
+    /// index (from `live_index`, with nothing removed since) or None if the
+    /// key is absent.
+    pub fn insert_at(&mut self, at: Option<usize>, key: &[u8], value: Value, expire_at: i64, lru: u32) {
         let entry = Entry { value, expire_at, lru, raw: false, no_int_encoding: false, unshared: false };
         if expire_at != 0 {
             self.volatile += 1;
         }
-        if let Some(old) = self.map.get_mut(key) {
+        let old = match at {
+            Some(i) => self.map.get_index_mut(i).filter(|(k, _)| k.as_bytes() == key).map(|(_, e)| e),
+            None => None,
+        };
+        if let Some(old) = old {
             if old.expire_at != 0 {
                 self.volatile -= 1;
             }
@@ -502,6 +525,29 @@ mod tests {
 
     fn s(v: &str) -> Value {
         Value::Str(Sds::new(v.as_bytes()))
+    }
+
+    #[test]
+    fn insert_at_a_looked_up_slot_replaces_only_that_key() {
+        let mut db = Db::default();
+        db.insert(b"a", s("1"), 100, 0);
+        db.insert(b"b", s("2"), 0, 0);
+        let at = db.live_index(b"a", 0);
+        assert!(at.is_some());
+        db.insert_at(at, b"a", s("3"), 0, 0);
+        assert_eq!(db.volatile, 0);
+        assert!(matches!(&db.get_mut(b"a", 0).unwrap().value, Value::Str(v) if v.as_bytes() == b"3"));
+        // A slot that no longer holds the key (or none) inserts it instead
+        // of overwriting whatever sits there.
+        db.insert_at(at, b"c", s("4"), 50, 0);
+        assert_eq!(db.len(), 3);
+        assert_eq!(db.volatile, 1);
+        assert!(matches!(&db.get_mut(b"a", 0).unwrap().value, Value::Str(v) if v.as_bytes() == b"3"));
+        assert!(matches!(&db.get_mut(b"c", 0).unwrap().value, Value::Str(v) if v.as_bytes() == b"4"));
+        // An expired key has no slot: it is removed and counted.
+        assert_eq!(db.live_index(b"c", 60), None);
+        assert_eq!(db.len(), 2);
+        assert_eq!(db.expired_keys, 1);
     }
 
     #[test]

@@ -337,7 +337,11 @@ fn set_generic(
         }
     }
     let db = &mut ctx.store.dbs[at.db];
-    let existing = lookup_write(db, at, key).map(|e| e.expire_at());
+    let slot = db.live_index(key, at.now);
+    let existing = slot.and_then(|i| db.entry_at_mut(i)).map(|e| {
+        at.touch(e);
+        e.expire_at()
+    });
     if (o.nx && existing.is_some()) || (o.xx && existing.is_none()) {
         if !o.get {
             on_abort(ctx);
@@ -349,7 +353,7 @@ fn set_generic(
         Ttl::Keep => existing.flatten().unwrap_or(0),
         Ttl::Clear | Ttl::Persist => 0,
     };
-    db.insert(key, Value::Str(Sds::new(val)), expire, at.lru);
+    db.insert_at(slot, key, Value::Str(Sds::new(val)), expire, at.lru);
     ctx.notify(notify::STRING, "set", key);
     if matches!(o.ttl, Ttl::At(_)) {
         ctx.notify(notify::GENERIC, "expire", key);
