@@ -403,6 +403,13 @@ impl StateMachine for Applier {
         let mut ctx = Ctx { store: &mut store, out: &mut out, client: &mut client, shared, now_ms: now, rng };
         match req.kind {
             Kind::Batch => {
+                if req.cmds.len() > 1 {
+                    // Most commands' first key is their first argument; for
+                    // the others this is one wasted lookup.
+                    for key in req.cmds.iter().filter_map(|argv| argv.get(1)) {
+                        ctx.store.dbs[db].warm(key);
+                    }
+                }
                 for argv in &req.cmds {
                     dispatch::run_checked(&mut ctx, argv);
                 }
