@@ -244,11 +244,14 @@ impl Db {
         if expire_at != 0 {
             self.volatile += 1;
         }
-        let old = match at {
-            Some(i) => self.map.get_index_mut(i).filter(|(k, _)| k.as_bytes() == key).map(|(_, e)| e),
+        // A slot that no longer holds the key is looked up again rather
+        // than trusted.
+        let at = match at {
+            Some(i) if self.map.get_index(i).is_some_and(|(k, _)| k.as_bytes() == key) => Some(i),
+            Some(_) => self.map.get_index_of(key),
             None => None,
         };
-        if let Some(old) = old {
+        if let Some(old) = at.and_then(|i| self.map.get_index_mut(i)).map(|(_, e)| e) {
             if old.expire_at != 0 {
                 self.volatile -= 1;
             }
@@ -552,6 +555,14 @@ mod tests {
         assert_eq!(db.volatile, 1);
         assert!(matches!(&db.get_mut(b"a", 0).unwrap().value, Value::Str(v) if v.as_bytes() == b"3"));
         assert!(matches!(&db.get_mut(b"c", 0).unwrap().value, Value::Str(v) if v.as_bytes() == b"4"));
+        // A stale slot for a key stored elsewhere replaces that key's entry.
+        let b = db.live_index(b"b", 0);
+        db.insert_at(at, b"b", s("5"), 70, 0);
+        assert_eq!(db.live_index(b"b", 0), b);
+        assert_eq!(db.len(), 3);
+        assert_eq!(db.volatile, 2);
+        db.insert_at(at, b"b", s("6"), 0, 0);
+        assert_eq!(db.volatile, 1);
         // An expired key has no slot: it is removed and counted.
         assert_eq!(db.live_index(b"c", 60), None);
         assert_eq!(db.len(), 2);
