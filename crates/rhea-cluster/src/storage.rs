@@ -99,13 +99,6 @@ impl From<LogError> for raft::Error {
 
 /// A segment is closed and a new one started once it holds this much.
 const SEGMENT_BYTES: u64 = 64 << 20;
-/// A segment's file is zero-filled this far ahead of its records: records
-/// then overwrite written blocks, and an fdatasync flushes data alone,
-/// without the journal commit a growing file's size costs (`python3
-/// bench/fsync.py`: 112-118 µs of CPU per append + fdatasync against 67-68
-/// µs overwriting, on this VM). Replay stops at the first zero length; a
-/// closed segment is trimmed to its records.
-const ZERO_AHEAD: u64 = 4 << 20;
 /// Heap a node holds for Raft besides the log's entries, which are counted
 /// apart ([`log_bytes_in_process`]): the write buffer, the peers' send and
 /// receive buffers (up to 1 MB batches each), entries on their way to the
@@ -377,9 +370,6 @@ struct Segments {
     file: File,
     seq: u64,
     len: u64,
-    /// Bytes of the file written (records, then zeros): records go at
-    /// `len`, below this.
-    filled: u64,
     /// Closed segments: (seq, highest entry index written in it).
     closed: Vec<(u64, u64)>,
     /// Highest entry index written in the current segment.
@@ -405,7 +395,6 @@ impl Segments {
             segment_bytes,
             file,
             seq,
-            filled: buf.len() as u64,
             len: buf.len() as u64,
             closed,
             top: 0,
@@ -413,27 +402,8 @@ impl Segments {
         })
     }
 
-    /// Writes `buf` after the records, zero-filling ahead first when it
-    /// would reach past what the file holds. Not durable until `sync_data`.
-    fn write(&mut self, buf: &[u8]) -> Result<(), LogError> {
-        use std::os::unix::fs::FileExt;
-        let end = self.len + buf.len() as u64;
-        if end > self.filled {
-            let upto = end + ZERO_AHEAD;
-            let zeros = vec![0u8; (upto - self.filled) as usize];
-            self.file.write_all_at(&zeros, self.filled)?;
-            self.filled = upto;
-        }
-        self.file.write_all_at(buf, self.len)?;
-        self.len = end;
-        Ok(())
-    }
-
-    /// Closes the current segment (trimmed to its records: only the last
-    /// segment may end in zeros) and starts the next one.
+    /// Closes the current segment and starts the next one.
     fn rotate(&mut self, s: &State) -> Result<(), LogError> {
-        self.file.set_len(self.len)?;
-        self.file.sync_all()?;
         let mut closed = std::mem::take(&mut self.closed);
         closed.push((self.seq, self.top));
         *self = Segments::create(&self.dir.clone(), self.seq + 1, s, closed, self.segment_bytes)?;
@@ -617,7 +587,8 @@ impl DiskStorage {
         if n == 0 {
             return Ok(0);
         }
-        g.write(&buf)?;
+        g.file.write_all(&buf)?;
+        g.len += n as u64;
         g.top = g.top.max(top);
         g.file.sync_data()?;
         if let Some(t) = trunc {
@@ -1366,42 +1337,6 @@ mod tests {
     /// the last segment holds the last durable state plus part of the new
     /// records, or garbage after it; every such state is the file cut short
     /// or extended.
-    /// A segment's bytes up to the end of its last whole record (the rest
-    /// is zero-filled space, or damage).
-    fn records_of(mut bytes: Vec<u8>) -> Vec<u8> {
-        let mut pos = 0;
-        while next_record(&bytes, &mut pos).is_some() {}
-        bytes.truncate(pos);
-        bytes
-    }
-
-    #[test]
-    fn segments_are_zero_filled_ahead_and_trimmed_when_closed() {
-        let dir = tempfile::tempdir().unwrap();
-        let s = DiskStorage::open_with(dir.path(), Some(64 << 10)).unwrap();
-        s.append(&[entry_with_data(1, 1, &[b'x'; 100])]).unwrap();
-        s.persist().unwrap();
-        let seg = last_segment(dir.path());
-        let bytes = fs::read(&seg).unwrap();
-        let used = records_of(bytes.clone()).len();
-        assert!(bytes.len() as u64 >= used as u64 + ZERO_AHEAD, "zero-filled ahead");
-        assert!(bytes[used..].iter().all(|b| *b == 0));
-        // Past the segment size: the next persist rotates, and the closed
-        // segment holds its records and nothing else.
-        for i in 2..700u64 {
-            s.append(&[entry_with_data(i, 1, &[b'y'; 100])]).unwrap();
-            s.persist().unwrap();
-        }
-        let segs = list_segments(&dir.path().join("wal")).unwrap();
-        assert!(segs.len() >= 2, "rotated");
-        let closed = fs::read(&segs[0].1).unwrap();
-        assert_eq!(records_of(closed.clone()).len(), closed.len(), "a closed segment is trimmed");
-        drop(s);
-        let s = DiskStorage::open_with(dir.path(), Some(64 << 10)).unwrap();
-        assert_eq!(s.last_index().unwrap(), 699);
-        assert_eq!(s.entries(699, 700, None, GetEntriesContext::empty(false)).unwrap()[0].data[..], [b'y'; 100][..]);
-    }
-
     #[test]
     fn torn_last_record_recovers_to_the_last_durable_state() {
         let dir = tempfile::tempdir().unwrap();
@@ -1409,14 +1344,14 @@ mod tests {
             let s = DiskStorage::open(dir.path()).unwrap();
             let (want, hs, _) = populate(&s);
             let seg = last_segment(dir.path());
-            let durable = records_of(fs::read(&seg).unwrap());
+            let durable = fs::read(&seg).unwrap();
             s.append(&[entry_with_data(181, 9, &[b'x'; 300])]).unwrap();
             let mut hs2 = hs.clone();
             hs2.commit = 181;
             s.set_hardstate(hs2).unwrap();
             s.persist().unwrap();
             assert_eq!(last_segment(dir.path()), seg, "no new segment");
-            (want, hs, durable, records_of(fs::read(&seg).unwrap()), seg)
+            (want, hs, durable, fs::read(&seg).unwrap(), seg)
         };
         let name = seg.file_name().unwrap().to_owned();
         assert!(after.len() > durable.len() && after[..durable.len()] == durable[..], "appended");
@@ -1439,12 +1374,6 @@ mod tests {
         for n in [1, 17, 200, 4096] {
             let mut c = durable.clone();
             c.extend(garbage(n));
-            cases.push(c);
-        }
-        // As a crash leaves it: a torn record in the zero-filled space.
-        for k in (1..after.len() - durable.len()).step_by(step * 8) {
-            let mut c = after[..durable.len() + k].to_vec();
-            c.resize(after.len() + 4096, 0);
             cases.push(c);
         }
         let torn = cases.len();
