@@ -105,9 +105,16 @@ pub(crate) fn lookup_read<'a>(store: &'a mut Store, at: At, key: &[u8], touch: b
 
 /// Redis's `lookupKeyWrite`: lazy expiry and an LRU refresh, no statistics.
 pub(crate) fn lookup_write<'a>(db: &'a mut Db, at: At, key: &[u8]) -> Option<&'a mut Entry> {
-    let e = db.get_mut(key, at.now)?;
+    lookup_write_slot(db, at, key).map(|(_, e)| e)
+}
+
+/// `lookup_write` that also gives the entry's slot, for a write that then
+/// replaces it (`Db::insert_at`) without hashing the key again.
+pub(crate) fn lookup_write_slot<'a>(db: &'a mut Db, at: At, key: &[u8]) -> Option<(usize, &'a mut Entry)> {
+    let i = db.live_index(key, at.now)?;
+    let e = db.entry_at_mut(i)?;
     at.touch(e);
-    Some(e)
+    Some((i, e))
 }
 
 /// A SCAN-family cursor, accepted exactly as Redis's `strtoul`-based parser

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use rhea_resp::parse_i64;
 use rhea_store::{Sds, Value};
 
-use super::{arg_i64, is, lookup_read, lookup_write, At};
+use super::{arg_i64, is, lookup_read, lookup_write, lookup_write_slot, At};
 use crate::error::{CmdError, CmdResult};
 use crate::pubsub::notify;
 use crate::table::{flags::*, CommandSpec};
@@ -337,11 +337,7 @@ fn set_generic(
         }
     }
     let db = &mut ctx.store.dbs[at.db];
-    let slot = db.live_index(key, at.now);
-    let existing = slot.and_then(|i| db.entry_at_mut(i)).map(|e| {
-        at.touch(e);
-        e.expire_at()
-    });
+    let (slot, existing) = lookup_write_slot(db, at, key).map(|(i, e)| (i, e.expire_at())).unzip();
     if (o.nx && existing.is_some()) || (o.xx && existing.is_none()) {
         if !o.get {
             on_abort(ctx);
