@@ -96,8 +96,17 @@ impl Conn {
                     }
                 },
             }
-            self.process_buffer(killed.as_mut()).await?;
+            let requests = self.process_buffer(killed.as_mut()).await?;
             self.publish_buffer_sizes();
+            if requests > 1 {
+                // A pipelined batch: let the other connections that are
+                // ready run first, so their replies go out together, as
+                // Redis writes all of an event-loop pass's replies at its
+                // end. The client then wakes once for several replies
+                // instead of once per connection: the wake-up inside the
+                // socket write was ~11% of the CPU of pipelined ZADDs.
+                tokio::task::yield_now().await;
+            }
             self.flush(0).await?;
             if self.client.close_after_reply || self.info.killed.load(Ordering::Acquire) {
                 return Err(Closed);
@@ -105,17 +114,20 @@ impl Conn {
         }
     }
 
-    /// Runs every complete request in the read buffer. A blocked request
-    /// holds back the ones after it until it is served or times out.
-    async fn process_buffer(&mut self, mut killed: Pin<&mut Notified<'_>>) -> Result<(), Closed> {
+    /// Runs every complete request in the read buffer; returns how many
+    /// there were. A blocked request holds back the ones after it until it
+    /// is served or times out.
+    async fn process_buffer(&mut self, mut killed: Pin<&mut Notified<'_>>) -> Result<usize, Closed> {
         if let Some(cluster) = self.shared.cluster.get() {
             let cluster = cluster.clone();
             return self.process_buffer_cluster(&cluster, killed).await;
         }
         let obuf_hard = self.shared.obs.obuf_normal[0].load(Ordering::Relaxed) as usize;
+        let mut requests = 0;
         loop {
             match self.parser.parse(&mut self.buf, &mut self.argv) {
                 Ok(true) => {
+                    requests += 1;
                     if self.shared.obs.pause.until_ms.load(Ordering::Relaxed) != 0 {
                         self.wait_while_paused(killed.as_mut()).await?;
                     }
@@ -156,7 +168,7 @@ impl Conn {
             }
         }
         self.argv.clear();
-        Ok(())
+        Ok(requests)
     }
 
     /// `process_buffer` on a cluster node: writes go through the Raft log
@@ -166,11 +178,13 @@ impl Conn {
         &mut self,
         cluster: &Cluster,
         mut killed: Pin<&mut Notified<'_>>,
-    ) -> Result<(), Closed> {
+    ) -> Result<usize, Closed> {
         let mut writes: Vec<Vec<Bytes>> = Vec::new();
+        let mut requests = 0;
         loop {
             match self.parser.parse(&mut self.buf, &mut self.argv) {
                 Ok(true) => {
+                    requests += 1;
                     if self.shared.obs.pause.until_ms.load(Ordering::Relaxed) != 0 {
                         self.propose(cluster, Kind::Batch, &mut writes).await;
                         self.wait_while_paused(killed.as_mut()).await?;
@@ -252,7 +266,7 @@ impl Conn {
         }
         self.propose(cluster, Kind::Batch, &mut writes).await;
         self.argv.clear();
-        Ok(())
+        Ok(requests)
     }
 
     /// Proposes `cmds` as one log entry and writes the replies it got.
