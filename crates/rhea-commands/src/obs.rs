@@ -479,13 +479,12 @@ impl Obs {
             }
         }
         line.push_str("\r\n");
-        let msg = Bytes::from(line);
         let now_ms = now.as_millis() as i64;
         for m in self.monitors.read().iter() {
             if m.killed.load(Ordering::Relaxed) {
                 continue;
             }
-            m.push(msg.clone());
+            m.push(line.as_bytes());
             // Monitors are replicas to Redis: the replica class's limits.
             if crate::pubsub::over_limit(m, replica_limit, now_ms) {
                 m.kill();

@@ -39,7 +39,7 @@ struct Conn {
     out: Out,
     argv: Vec<Bytes>,
     /// Pub/sub messages and other pushes from other connections.
-    push_rx: UnboundedReceiver<Bytes>,
+    push_rx: UnboundedReceiver<()>,
 }
 
 /// Why the connection ends.
@@ -50,7 +50,7 @@ struct Closed;
 /// Every request already in the read buffer is executed before the replies
 /// are written in one go: a pipelined client costs one read and one write
 /// per batch, not per command.
-pub async fn serve(stream: TcpStream, shared: Arc<Shared>, info: Arc<ClientInfo>, push_rx: UnboundedReceiver<Bytes>) {
+pub async fn serve(stream: TcpStream, shared: Arc<Shared>, info: Arc<ClientInfo>, push_rx: UnboundedReceiver<()>) {
     let (authenticated, max_bulk) = {
         let cfg = shared.config.read();
         (cfg.requirepass.is_empty(), cfg.proto_max_bulk_len)
@@ -83,8 +83,8 @@ impl Conn {
             tokio::select! {
                 biased;
                 _ = &mut killed => return Err(Closed),
-                Some(msg) = self.push_rx.recv() => {
-                    let pushed = self.gather_pushes(msg).await;
+                Some(()) = self.push_rx.recv() => {
+                    let pushed = self.gather_pushes().await;
                     self.flush(pushed).await?;
                     continue;
                 }
@@ -393,8 +393,8 @@ impl Conn {
                 biased;
                 _ = &mut killed => return Err(Closed),
                 _ = notify.notified() => return Ok(true),
-                Some(msg) = self.push_rx.recv() => {
-                    let pushed = self.gather_pushes(msg).await;
+                Some(()) = self.push_rx.recv() => {
+                    let pushed = self.gather_pushes().await;
                     self.flush(pushed).await?;
                 }
                 _ = &mut sleep, if timeout.is_some() => return Ok(false),
@@ -553,8 +553,8 @@ impl Conn {
                     self.out.raw(&bytes);
                     return Ok(());
                 }
-                Some(msg) = self.push_rx.recv() => {
-                    let pushed = self.gather_pushes(msg).await;
+                Some(()) = self.push_rx.recv() => {
+                    let pushed = self.gather_pushes().await;
                     self.flush(pushed).await?;
                 }
                 _ = &mut sleep, if timeout.is_some() => {
@@ -584,25 +584,17 @@ impl Conn {
         }
     }
 
-    /// Queues `first` and every other push already waiting (up to 64 KB)
-    /// for one write, after letting the publishers that are ready in this
-    /// tick run: one syscall per burst, as Redis writes once per event-loop
-    /// pass, not one per message (PUBLISH to 50 subscribers went from 51
-    /// writes per message to a handful per burst). Returns the bytes taken.
-    async fn gather_pushes(&mut self, first: Bytes) -> usize {
+    /// Takes every push queued for the client into one write, after
+    /// letting the publishers that are ready in this tick run: one syscall
+    /// per burst, as Redis writes once per event-loop pass, not one per
+    /// message. Returns the bytes taken (none if a late ring found them
+    /// taken already).
+    async fn gather_pushes(&mut self) -> usize {
         tokio::task::yield_now().await;
-        let mut pushed = first.len();
-        self.out.raw(&first);
-        while pushed < 64 * 1024 {
-            match self.push_rx.try_recv() {
-                Ok(m) => {
-                    pushed += m.len();
-                    self.out.raw(&m);
-                }
-                Err(_) => break,
-            }
-        }
-        pushed
+        // Rings for bytes about to be taken; one that comes after this
+        // finds them gone, which is harmless.
+        while self.push_rx.try_recv().is_ok() {}
+        self.info.take_pushes(&mut self.out.buf)
     }
 
     /// Writes the output buffer; `pushed` bytes of it came through the push
