@@ -75,8 +75,7 @@ pub fn check(shared: &Shared, client: &mut Client, argv: &[Bytes], out: &mut Out
     if !client.authenticated && !spec.has(flags::NO_AUTH) {
         return rejected(client, out, "NOAUTH Authentication required.");
     }
-    let now = now_ms();
-    if shared.maxmemory.load(Ordering::Relaxed) != 0 && refuse_for_memory(shared, client, cmd, spec, out, now) {
+    if shared.maxmemory.load(Ordering::Relaxed) != 0 && refuse_for_memory(shared, client, cmd, spec, out, now_ms()) {
         return rejected(client, out, crate::memory::OOM_ERROR);
     }
     if client.subscriptions > 0 && !out.resp3 && !ALLOWED_WHEN_SUBSCRIBED.contains(&cmd.name) {
@@ -91,7 +90,6 @@ pub fn check(shared: &Shared, client: &mut Client, argv: &[Bytes], out: &mut Out
         // A MONITOR client is a replica to Redis.
         return rejected(client, out, "ERR Replica can't interact with the keyspace");
     }
-    client.info.last_interaction_ms.store(now, Ordering::Relaxed);
     client.info.last_cmd.store(meta.map_or(0, |m| m.code), Ordering::Relaxed);
     if let Some(queue) = client.multi.as_mut() {
         if !RUN_INSIDE_MULTI.contains(&cmd.name) {

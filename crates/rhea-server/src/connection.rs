@@ -441,6 +441,10 @@ impl Conn {
         }
         self.info.qbuf.store(self.buf.len(), Ordering::Relaxed);
         self.info.qbuf_cap.store(self.buf.capacity(), Ordering::Relaxed);
+        // Once per read, as Redis stamps `lastinteraction` when it reads:
+        // a clock read per command was a third of the ~9% of CPU that
+        // pipelined LPUSHes spent reading the clock.
+        self.info.last_interaction_ms.store(now_ms(), Ordering::Relaxed);
         Ok(())
     }
 
