@@ -347,8 +347,8 @@ fn sync_counts(subs: &ClientSubs) {
 /// A message encoded at most once per protocol version.
 struct Frames<'a> {
     parts: &'a [&'a [u8]],
-    resp2: Option<Bytes>,
-    resp3: Option<Bytes>,
+    resp2: Option<BytesMut>,
+    resp3: Option<BytesMut>,
 }
 
 impl<'a> Frames<'a> {
@@ -356,7 +356,9 @@ impl<'a> Frames<'a> {
         Frames { parts, resp2: None, resp3: None }
     }
 
-    fn get(&mut self, resp3: bool) -> Bytes {
+    /// The message encoded for one protocol, built on first use; every
+    /// subscriber's queue copies it.
+    fn get(&mut self, resp3: bool) -> &[u8] {
         let parts = self.parts;
         let slot = if resp3 { &mut self.resp3 } else { &mut self.resp2 };
         slot.get_or_insert_with(|| {
@@ -366,9 +368,8 @@ impl<'a> Frames<'a> {
             for p in parts {
                 out.bulk(p);
             }
-            out.buf.freeze()
+            out.buf
         })
-        .clone()
     }
 }
 
@@ -382,15 +383,14 @@ fn deliver(
     too_slow: &mut Vec<u64>,
 ) {
     if let Some(me) = me.as_deref_mut().filter(|m| m.id == id) {
-        let bytes = frames.get(me.out.resp3);
-        me.out.raw(&bytes);
+        me.out.raw(frames.get(me.out.resp3));
         return;
     }
     if info.killed.load(Ordering::Relaxed) {
         return;
     }
     let resp3 = info.resp.load(Ordering::Relaxed) == 3;
-    info.push(&frames.get(resp3));
+    info.push(frames.get(resp3));
     if over_limit(info, limit, now_ms) {
         warn!(
             client = id,
