@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 use crate::storage::SnapshotFileReader;
-use crate::{Applied, ClusterError, Cmd, Inner, StateMachine};
+use crate::{Applied, ClusterError, Cmd, Inner, StateMachine, HEADER};
 
 /// The last index the state machine has applied, and who waits for more.
 #[derive(Default)]
@@ -63,6 +63,58 @@ impl AppliedIndex {
     }
 }
 
+/// Replies on their way from the apply thread to the proposers' tasks.
+/// Completing a oneshot from another thread wakes the tokio runtime (an
+/// eventfd write and, when it sleeps, an interrupt to its core) once per
+/// reply; here the apply thread leaves all of an ApplyMsg's replies in the
+/// mailbox and rings once, and a task on the runtime completes them there.
+#[derive(Default)]
+pub(crate) struct Mailbox {
+    queue: Mutex<Vec<Delivery>>,
+    bell: tokio::sync::Notify,
+    /// The apply thread ended: the task may end too.
+    closed: std::sync::atomic::AtomicBool,
+}
+
+type Delivery = (oneshot::Sender<Result<bytes::Bytes, ClusterError>>, Result<bytes::Bytes, ClusterError>);
+
+/// Replies held back at most this many at a time: the first proposer of a
+/// long run of entries does not wait for the whole run to be applied.
+const DELIVER_EVERY: usize = 64;
+
+impl Mailbox {
+    fn deliver(&self, batch: &mut Vec<Delivery>) {
+        if batch.is_empty() {
+            return;
+        }
+        let mut q = self.queue.lock();
+        let ring = q.is_empty();
+        q.append(batch);
+        drop(q);
+        // A non-empty queue was rung for already and not emptied yet.
+        if ring {
+            self.bell.notify_one();
+        }
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.bell.notify_one();
+    }
+
+    /// The runtime side: completes the replies where their tasks run.
+    pub(crate) async fn serve(self: Arc<Self>) {
+        let mut batch = Vec::new();
+        while !self.closed.load(Ordering::Acquire) {
+            self.bell.notified().await;
+            std::mem::swap(&mut batch, &mut *self.queue.lock());
+            for (tx, reply) in batch.drain(..) {
+                let _ = tx.send(reply);
+            }
+        }
+    }
+}
+
 /// What the Raft thread hands the apply thread, in log order.
 pub(crate) enum ApplyMsg {
     Entries(Vec<Entry>),
@@ -98,6 +150,7 @@ pub(crate) fn run(inner: Arc<Inner>, mut sm: Box<dyn StateMachine>, rx: Receiver
     // entries queued after it build on a state this node never had, and the
     // newer snapshot's Restore, queued behind them, replaces it all.
     let mut superseded = false;
+    let mut replies = Vec::new();
     while let Ok(msg) = rx.recv() {
         let entries = match msg {
             ApplyMsg::Entries(_) if superseded => continue,
@@ -139,14 +192,17 @@ pub(crate) fn run(inner: Arc<Inner>, mut sm: Box<dyn StateMachine>, rx: Receiver
                 sm.term_changed(term);
             }
             since_snapshot += e.data.len() as u64 + 16;
-            if e.get_entry_type() == EntryType::EntryNormal && e.data.len() >= 16 {
+            if e.get_entry_type() == EntryType::EntryNormal && e.data.len() >= HEADER {
                 let origin = u64::from_le_bytes(e.data[0..8].try_into().unwrap_or_default());
-                let req_id = u64::from_le_bytes(e.data[8..16].try_into().unwrap_or_default());
+                let req_id = u64::from_le_bytes(e.data[8..HEADER].try_into().unwrap_or_default());
                 let mine = origin == me;
-                let reply = sm.apply(Applied { index: e.index, term: e.term, payload: e.data.slice(16..), mine });
+                let reply = sm.apply(Applied { index: e.index, term: e.term, payload: e.data.slice(HEADER..), mine });
                 if mine {
                     if let Some(p) = inner.pending.lock().remove(&req_id) {
-                        let _ = p.tx.send(Ok(reply));
+                        replies.push((p.tx, Ok(reply)));
+                        if replies.len() >= DELIVER_EVERY {
+                            inner.mailbox.deliver(&mut replies);
+                        }
                     }
                 }
             } else if e.get_entry_type() == EntryType::EntryNormal && !e.data.is_empty() {
@@ -155,6 +211,7 @@ pub(crate) fn run(inner: Arc<Inner>, mut sm: Box<dyn StateMachine>, rx: Receiver
             last_index = e.index;
             inner.applied.set(e.index);
         }
+        inner.mailbox.deliver(&mut replies);
         if since_snapshot >= inner.cfg.snapshot_bytes {
             match take_snapshot(&inner, sm.as_mut(), term, last_index) {
                 Ok(bytes) => {
@@ -166,6 +223,7 @@ pub(crate) fn run(inner: Arc<Inner>, mut sm: Box<dyn StateMachine>, rx: Receiver
             since_snapshot = 0;
         }
     }
+    inner.mailbox.close();
 }
 
 /// Writes the state at `index` to a snapshot file, chunk by chunk.

@@ -151,6 +151,38 @@ pub enum Membership {
     Remove { id: u64 },
 }
 
+/// What the cluster writes in front of every payload: the proposing node
+/// and its request number (u64 LE each).
+const HEADER: usize = 16;
+
+/// A payload being built for [`Cluster::propose`], with room at its front
+/// for the header the cluster adds, so proposing it copies nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proposal {
+    data: Vec<u8>,
+}
+
+impl Proposal {
+    pub fn with_capacity(payload: usize) -> Self {
+        let mut data = Vec::with_capacity(HEADER + payload);
+        data.resize(HEADER, 0);
+        Proposal { data }
+    }
+
+    pub fn extend_from_slice(&mut self, b: &[u8]) {
+        self.data.extend_from_slice(b);
+    }
+
+    /// The payload so far (what the state machine will be handed).
+    pub fn payload(&self) -> &[u8] {
+        &self.data[HEADER..]
+    }
+
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        &mut self.data[HEADER..]
+    }
+}
+
 /// One committed entry, as the state machine sees it.
 pub struct Applied {
     pub index: u64,
@@ -224,6 +256,7 @@ pub(crate) struct Inner {
     pub(crate) pending: Mutex<HashMap<u64, Pending>>,
     pub(crate) status: status::Shared,
     pub(crate) applied: apply::AppliedIndex,
+    pub(crate) mailbox: Arc<apply::Mailbox>,
     pub(crate) storage: DiskStorage,
 }
 
@@ -258,7 +291,9 @@ impl Cluster {
             next_req: AtomicU64::new(1),
             pending: Mutex::new(HashMap::new()),
             applied: apply::AppliedIndex::default(),
+            mailbox: Arc::default(),
         });
+        tokio::spawn(inner.mailbox.clone().serve());
         if !inner.cfg.client_addr.is_empty() {
             inner.status.set_client_addr(inner.cfg.node_id, inner.cfg.announcement());
         }
@@ -299,7 +334,7 @@ impl Cluster {
 
     /// Proposes `payload` and waits until it is applied here; returns what
     /// the state machine answered for it.
-    pub async fn propose(&self, payload: Vec<u8>) -> Result<Bytes, ClusterError> {
+    pub async fn propose(&self, proposal: Proposal) -> Result<Bytes, ClusterError> {
         let leader = self.inner.status.leader_id();
         if leader == 0 {
             return Err(ClusterError::NoLeader);
@@ -307,10 +342,9 @@ impl Cluster {
         let req_id = self.inner.next_req.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.inner.pending.lock().insert(req_id, Pending { tx, leader_at_propose: leader });
-        let mut data = Vec::with_capacity(16 + payload.len());
-        data.extend_from_slice(&self.inner.cfg.node_id.to_le_bytes());
-        data.extend_from_slice(&req_id.to_le_bytes());
-        data.extend_from_slice(&payload);
+        let mut data = proposal.data;
+        data[0..8].copy_from_slice(&self.inner.cfg.node_id.to_le_bytes());
+        data[8..HEADER].copy_from_slice(&req_id.to_le_bytes());
         if self.inner.to_raft.send(Cmd::Propose { req_id, data }).is_err() {
             self.inner.pending.lock().remove(&req_id);
             return Err(ClusterError::Stopped);

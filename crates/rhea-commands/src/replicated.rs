@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use rhea_cluster::{Applied, StateMachine};
+use rhea_cluster::{Applied, Proposal, StateMachine};
 use rhea_resp::Out;
 use rhea_store::snapshot::{SnapshotReader, SnapshotWriter, DEFAULT_CHUNK_SIZE};
 use rhea_store::{Sds, Store};
@@ -66,25 +66,37 @@ pub struct Request {
     pub cmds: Vec<Vec<Bytes>>,
 }
 
+/// version, kind, resp3, db u32, now_ms i64, seed u64, command count u32.
+const REQUEST_HEADER: usize = 27;
+
+fn write_header(b: &mut [u8], kind: Kind, resp3: bool, db: u32, now_ms: i64, seed: u64, n: u32) {
+    b[0] = VERSION;
+    b[1] = kind as u8;
+    b[2] = resp3 as u8;
+    b[3..7].copy_from_slice(&db.to_le_bytes());
+    b[7..15].copy_from_slice(&now_ms.to_le_bytes());
+    b[15..23].copy_from_slice(&seed.to_le_bytes());
+    b[23..27].copy_from_slice(&n.to_le_bytes());
+}
+
+fn write_command(p: &mut Proposal, argv: &[Bytes]) {
+    p.extend_from_slice(&(argv.len() as u32).to_le_bytes());
+    for a in argv {
+        p.extend_from_slice(&(a.len() as u32).to_le_bytes());
+        p.extend_from_slice(a);
+    }
+}
+
 impl Request {
-    pub fn encode(&self) -> Vec<u8> {
-        let size: usize = self.cmds.iter().flatten().map(|a| a.len() + 4).sum::<usize>() + 32;
-        let mut b = Vec::with_capacity(size);
-        b.push(VERSION);
-        b.push(self.kind as u8);
-        b.push(self.resp3 as u8);
-        b.extend_from_slice(&self.db.to_le_bytes());
-        b.extend_from_slice(&self.now_ms.to_le_bytes());
-        b.extend_from_slice(&self.seed.to_le_bytes());
-        b.extend_from_slice(&(self.cmds.len() as u32).to_le_bytes());
+    pub fn encode(&self) -> Proposal {
+        let size: usize = self.cmds.iter().flatten().map(|a| a.len() + 4).sum::<usize>() + 4 * self.cmds.len();
+        let mut p = Proposal::with_capacity(REQUEST_HEADER + size);
+        p.extend_from_slice(&[0; REQUEST_HEADER]);
+        write_header(p.payload_mut(), self.kind, self.resp3, self.db, self.now_ms, self.seed, self.cmds.len() as u32);
         for argv in &self.cmds {
-            b.extend_from_slice(&(argv.len() as u32).to_le_bytes());
-            for a in argv {
-                b.extend_from_slice(&(a.len() as u32).to_le_bytes());
-                b.extend_from_slice(a);
-            }
+            write_command(&mut p, argv);
         }
-        b
+        p
     }
 
     /// None if the bytes are not an entry this version wrote. The
@@ -120,6 +132,43 @@ impl Request {
             cmds.push(argv);
         }
         (r.pos == data.len()).then_some(Request { kind, resp3, db, now_ms, seed, cmds })
+    }
+}
+
+/// A pipelined run of writes, encoded as the commands arrive: one entry
+/// of kind Batch, stamped when it is taken.
+#[derive(Default)]
+pub struct Batch {
+    p: Option<Proposal>,
+    n: u32,
+}
+
+impl Batch {
+    pub fn push(&mut self, argv: &[Bytes]) {
+        let p = self.p.get_or_insert_with(|| {
+            let mut p = Proposal::with_capacity(1024);
+            p.extend_from_slice(&[0; REQUEST_HEADER]);
+            p
+        });
+        write_command(p, argv);
+        self.n += 1;
+    }
+
+    pub fn len(&self) -> usize {
+        self.n as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// The entry so far, stamped with the client's protocol and database,
+    /// the time and a seed; None if no command was pushed. The batch is
+    /// empty afterwards.
+    pub fn take(&mut self, resp3: bool, db: u32, now_ms: i64, seed: u64) -> Option<Proposal> {
+        let mut p = self.p.take()?;
+        write_header(p.payload_mut(), Kind::Batch, resp3, db, now_ms, seed, std::mem::take(&mut self.n));
+        Some(p)
     }
 }
 
@@ -509,8 +558,21 @@ mod tests {
             seed: 42,
             cmds: vec![vec![Bytes::from_static(b"SET"), Bytes::from_static(b"k"), Bytes::new()]],
         };
-        let bytes = Bytes::from(r.encode());
-        assert_eq!(Request::decode(&bytes), Some(r));
+        let bytes = Bytes::copy_from_slice(r.encode().payload());
+        assert_eq!(Request::decode(&bytes), Some(r.clone()));
+        // A batch built command by command is the same entry.
+        let mut b = Batch::default();
+        assert!(b.take(true, 3, 1, 42).is_none());
+        let batch = Request { kind: Kind::Batch, ..r.clone() };
+        for argv in &batch.cmds {
+            b.push(argv);
+        }
+        b.push(&[Bytes::from_static(b"DEL"), Bytes::from_static(b"k")]);
+        let got = Bytes::copy_from_slice(b.take(true, 3, r.now_ms, 42).unwrap().payload());
+        let mut want = batch.clone();
+        want.cmds.push(vec![Bytes::from_static(b"DEL"), Bytes::from_static(b"k")]);
+        assert_eq!(Request::decode(&got), Some(want));
+        assert!(b.is_empty() && b.take(true, 3, 1, 42).is_none());
         for cut in 0..bytes.len() {
             assert_eq!(Request::decode(&bytes.slice(..cut)), None, "truncated at {cut}");
         }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use rhea_cluster::Cluster;
+use rhea_cluster::{Cluster, Proposal};
 use rhea_commands::blocking::BlockWait;
 use rhea_commands::client::ReplyMode;
 use rhea_commands::obs::CmdIds;
@@ -179,14 +179,14 @@ impl Conn {
         cluster: &Cluster,
         mut killed: Pin<&mut Notified<'_>>,
     ) -> Result<usize, Closed> {
-        let mut writes: Vec<Vec<Bytes>> = Vec::new();
+        let mut writes = replicated::Batch::default();
         let mut requests = 0;
         loop {
             match self.parser.parse(&mut self.buf, &mut self.argv) {
                 Ok(true) => {
                     requests += 1;
                     if self.shared.obs.pause.until_ms.load(Ordering::Relaxed) != 0 {
-                        self.propose(cluster, Kind::Batch, &mut writes).await;
+                        self.propose_batch(cluster, &mut writes).await;
                         self.wait_while_paused(killed.as_mut()).await?;
                     }
                     let reply_start = self.out.len();
@@ -195,7 +195,7 @@ impl Conn {
                     let Some((cmd, sub)) = checked else { continue };
                     if cmd.name == "rhea" {
                         if let Some(change) = rhea_commands::families::cluster::parse_membership(&self.argv) {
-                            self.propose(cluster, Kind::Batch, &mut writes).await;
+                            self.propose_batch(cluster, &mut writes).await;
                             match change {
                                 Ok(change) => match cluster.change_membership(change).await {
                                     Ok(()) => self.out.ok(),
@@ -209,18 +209,18 @@ impl Conn {
                     let route = replicated::route(cmd, sub, &self.argv, &self.client);
                     let spec = sub.unwrap_or(cmd);
                     if route == Route::Write && spec.has(flags::BLOCKING) {
-                        self.propose(cluster, Kind::Batch, &mut writes).await;
+                        self.propose_batch(cluster, &mut writes).await;
                         self.propose_blocking(cluster, spec, killed.as_mut()).await?;
                         continue;
                     }
                     if route == Route::Write && cmd.name != "exec" {
-                        writes.push(std::mem::take(&mut self.argv));
+                        writes.push(&self.argv);
                         if writes.len() >= MAX_WRITES_PER_ENTRY {
-                            self.propose(cluster, Kind::Batch, &mut writes).await;
+                            self.propose_batch(cluster, &mut writes).await;
                         }
                         continue;
                     }
-                    self.propose(cluster, Kind::Batch, &mut writes).await;
+                    self.propose_batch(cluster, &mut writes).await;
                     if route == Route::Write {
                         self.propose_exec(cluster).await;
                         continue;
@@ -257,33 +257,30 @@ impl Conn {
                 Ok(false) => break,
                 Err(e) => {
                     debug!(client = self.client.id, error = %e, "protocol error, closing connection");
-                    self.propose(cluster, Kind::Batch, &mut writes).await;
+                    self.propose_batch(cluster, &mut writes).await;
                     self.out.error(&format!("ERR {e}"));
                     self.client.close_after_reply = true;
                     break;
                 }
             }
         }
-        self.propose(cluster, Kind::Batch, &mut writes).await;
+        self.propose_batch(cluster, &mut writes).await;
         self.argv.clear();
         Ok(requests)
     }
 
-    /// Proposes `cmds` as one log entry and writes the replies it got.
-    async fn propose(&mut self, cluster: &Cluster, kind: Kind, cmds: &mut Vec<Vec<Bytes>>) {
-        if cmds.is_empty() {
-            return;
+    /// Proposes the pipelined writes gathered so far as one log entry and
+    /// writes the replies it got.
+    async fn propose_batch(&mut self, cluster: &Cluster, writes: &mut replicated::Batch) {
+        let n = writes.len();
+        if let Some(p) = writes.take(self.out.resp3, self.client.db as u32, now_ms(), fastrand::u64(..)) {
+            self.propose(cluster, p, n).await;
         }
-        let n = if matches!(kind, Kind::Exec | Kind::WatchedExec) { 1 } else { cmds.len() };
-        let req = Request {
-            kind,
-            resp3: self.out.resp3,
-            db: self.client.db as u32,
-            now_ms: now_ms(),
-            seed: fastrand::u64(..),
-            cmds: std::mem::take(cmds),
-        };
-        match cluster.propose(req.encode()).await {
+    }
+
+    /// Proposes one log entry (`n` replies) and writes the replies it got.
+    async fn propose(&mut self, cluster: &Cluster, proposal: Proposal, n: usize) {
+        match cluster.propose(proposal).await {
             Ok(reply) => match replicated::decode_reply(&reply) {
                 Some(Reply::Done { db, resp }) => {
                     self.client.select(db);
@@ -420,7 +417,17 @@ impl Conn {
             }
         }
         match replicated::take_transaction(&self.shared, &mut self.client) {
-            Some((kind, mut cmds)) => self.propose(cluster, kind, &mut cmds).await,
+            Some((kind, cmds)) => {
+                let req = Request {
+                    kind,
+                    resp3: self.out.resp3,
+                    db: self.client.db as u32,
+                    now_ms: now_ms(),
+                    seed: fastrand::u64(..),
+                    cmds,
+                };
+                self.propose(cluster, req.encode(), 1).await
+            }
             // A watched key changed: EXEC's own path answers (nil) and
             // cleans up.
             None => {
