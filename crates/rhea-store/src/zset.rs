@@ -26,6 +26,10 @@ const MAX_LEVEL: usize = 32;
 /// with probability 1/64; those few tall nodes are also the ones every
 /// search passes, so their side table stays in cache.
 const INLINE_LEVELS: usize = 3;
+/// Links of a tall node's slot in the side table: room for every level, so
+/// a slot is found by multiplication (one load per hop, as a node's own
+/// links) and its levels share cache lines. 232 bytes for one node in 64.
+const TALL_LINKS: usize = MAX_LEVEL - INLINE_LEVELS;
 
 /// (forward, span) of one level: span counts the nodes the link jumps
 /// over, the target included.
@@ -73,8 +77,9 @@ pub enum AddResult {
 struct SkipList {
     nodes: Vec<Node>,
     free: Vec<u32>,
-    /// Upper levels of the tall nodes (and of the head), with a free list.
-    tall: Vec<Vec<Link>>,
+    /// Upper levels of the tall nodes (and of the head): slot t is
+    /// `tall[t * TALL_LINKS..][..TALL_LINKS]`; free slots are listed.
+    tall: Vec<Link>,
     tall_free: Vec<u32>,
     tail: u32,
     level: usize,
@@ -121,7 +126,7 @@ impl SkipList {
         SkipList {
             nodes: vec![Node::new(Sds::new(b""), 0.0, 0)],
             free: Vec::new(),
-            tall: vec![vec![(NIL, 0); MAX_LEVEL - INLINE_LEVELS]],
+            tall: vec![(NIL, 0); TALL_LINKS],
             tall_free: Vec::new(),
             tail: NIL,
             level: 1,
@@ -144,7 +149,7 @@ impl SkipList {
         if i < INLINE_LEVELS {
             n.next[i]
         } else {
-            self.tall[n.tall as usize][i - INLINE_LEVELS]
+            self.tall[n.tall as usize * TALL_LINKS + i - INLINE_LEVELS]
         }
     }
 
@@ -154,7 +159,7 @@ impl SkipList {
         if i < INLINE_LEVELS {
             &mut n.next[i]
         } else {
-            &mut self.tall[n.tall as usize][i - INLINE_LEVELS]
+            &mut self.tall[n.tall as usize * TALL_LINKS + i - INLINE_LEVELS]
         }
     }
 
@@ -174,17 +179,14 @@ impl SkipList {
         }
     }
 
-    /// A slot in `tall` for a node of `level` levels.
-    fn alloc_tall(&mut self, level: usize) -> u32 {
-        let links = level - INLINE_LEVELS;
+    /// A slot in `tall` for a tall node (its links are set by `insert`;
+    /// the ones above its level are never read).
+    fn alloc_tall(&mut self) -> u32 {
         match self.tall_free.pop() {
-            Some(t) => {
-                self.tall[t as usize].resize(links, (NIL, 0));
-                t
-            }
+            Some(t) => t,
             None => {
-                self.tall.push(vec![(NIL, 0); links]);
-                (self.tall.len() - 1) as u32
+                self.tall.resize(self.tall.len() + TALL_LINKS, (NIL, 0));
+                (self.tall.len() / TALL_LINKS - 1) as u32
             }
         }
     }
@@ -217,7 +219,7 @@ impl SkipList {
             }
             self.level = level;
         }
-        let tall = if level > INLINE_LEVELS { self.alloc_tall(level) } else { NIL };
+        let tall = if level > INLINE_LEVELS { self.alloc_tall() } else { NIL };
         let node = Node::new(member, score, tall);
         let id = match self.free.pop() {
             Some(id) => {
@@ -291,7 +293,6 @@ impl SkipList {
         let member = std::mem::replace(&mut t.member, Sds::new(b""));
         let tall = std::mem::replace(&mut t.tall, NIL);
         if tall != NIL {
-            self.tall[tall as usize].clear();
             self.tall_free.push(tall);
         }
         self.free.push(target);
@@ -300,7 +301,7 @@ impl SkipList {
             // Nothing left: drop the arena rather than keep free lists.
             self.nodes.truncate(1);
             self.free.clear();
-            self.tall.truncate(1);
+            self.tall.truncate(TALL_LINKS);
             self.tall_free.clear();
         }
         Some(member)
@@ -408,7 +409,7 @@ impl ZSet {
 
     pub fn heap_size(&self) -> usize {
         self.list.nodes.len() * std::mem::size_of::<Node>()
-            + self.list.tall.iter().map(|t| t.len() * 8).sum::<usize>()
+            + self.list.tall.len() * std::mem::size_of::<Link>()
             + self.list.nodes.iter().map(|n| n.member.heap_size() * 2).sum::<usize>()
             + self.index.len() * 40
     }
@@ -628,7 +629,7 @@ mod tests {
         for i in 0..5000u32 {
             z.add(format!("m{i}").as_bytes(), f64::from((i * 7919) % 1000));
         }
-        assert!(z.list.tall.len() > 20);
+        assert!(z.list.tall.len() > 20 * TALL_LINKS);
         for i in (0..5000u32).step_by(3) {
             assert_eq!(z.add(format!("m{i}").as_bytes(), f64::from(1000 + i % 17)), AddResult::Updated);
         }
