@@ -568,7 +568,17 @@ mod tests {
         let mut model = std::collections::BTreeMap::new();
         for step in 0..20_000 {
             let member = format!("m{}", rng.usize(..300)).into_bytes();
-            let score = [rng.i32(-20..20) as f64, f64::INFINITY, f64::NEG_INFINITY, rng.f64()][rng.usize(..4)];
+            // Small integers (ties), infinities, near-equal scores, huge
+            // ones and -0.
+            let score = [
+                rng.i32(-20..20) as f64,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                rng.f64(),
+                1.0 + rng.f64() * 1e-9,
+                [1e39, -1e39, f64::MAX, -f64::MAX, 1e300][rng.usize(..5)],
+                -0.0,
+            ][rng.usize(..7)];
             match rng.usize(..10) {
                 0..=5 => {
                     let expected = match model.insert(member.clone(), score) {
