@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 use crate::storage::SnapshotFileReader;
-use crate::{Applied, ClusterError, Cmd, Inner, StateMachine, HEADER};
+use crate::{Applied, ClusterError, Cmd, Inner, StateMachine, GROUP, HEADER};
 
 /// The last index the state machine has applied, and who waits for more.
 #[derive(Default)]
@@ -196,14 +196,27 @@ pub(crate) fn run(inner: Arc<Inner>, mut sm: Box<dyn StateMachine>, rx: Receiver
                 let origin = u64::from_le_bytes(e.data[0..8].try_into().unwrap_or_default());
                 let req_id = u64::from_le_bytes(e.data[8..HEADER].try_into().unwrap_or_default());
                 let mine = origin == me;
-                let reply = sm.apply(Applied { index: e.index, term: e.term, payload: e.data.slice(HEADER..), mine });
-                if mine {
-                    if let Some(p) = inner.pending.lock().remove(&req_id) {
-                        replies.push((p.tx, Ok(reply)));
-                        if replies.len() >= DELIVER_EVERY {
-                            inner.mailbox.deliver(&mut replies);
+                let mut one = |req_id: u64, payload: bytes::Bytes| {
+                    let reply = sm.apply(Applied { index: e.index, term: e.term, payload, mine });
+                    if mine {
+                        if let Some(p) = inner.pending.lock().remove(&req_id) {
+                            replies.push((p.tx, Ok(reply)));
+                            if replies.len() >= DELIVER_EVERY {
+                                inner.mailbox.deliver(&mut replies);
+                            }
                         }
                     }
+                };
+                if req_id != GROUP {
+                    one(req_id, e.data.slice(HEADER..));
+                } else if let Some(parts) = split_group(&e.data) {
+                    for (req_id, range) in parts {
+                        one(req_id, e.data.slice(range));
+                    }
+                } else {
+                    // Its proposers time out and hear that the outcome is
+                    // unknown; every node skips it alike.
+                    warn!(index = e.index, len = e.data.len(), "skipping a damaged group of proposals");
                 }
             } else if e.get_entry_type() == EntryType::EntryNormal && !e.data.is_empty() {
                 warn!(index = e.index, len = e.data.len(), "skipping a log entry too short to be Rhea's");
@@ -224,6 +237,24 @@ pub(crate) fn run(inner: Arc<Inner>, mut sm: Box<dyn StateMachine>, rx: Receiver
         }
     }
     inner.mailbox.close();
+}
+
+/// The proposals of a group entry (see `group_proposals`): request ids
+/// and where each payload is; None unless the entry is whole.
+pub(crate) fn split_group(data: &[u8]) -> Option<Vec<(u64, std::ops::Range<usize>)>> {
+    let u32_at = |at: usize| Some(u32::from_le_bytes(data.get(at..at + 4)?.try_into().ok()?));
+    let count = u32_at(HEADER)? as usize;
+    let mut parts = Vec::with_capacity(count.min(4096));
+    let mut at = HEADER + 4;
+    for _ in 0..count {
+        let req_id = u64::from_le_bytes(data.get(at..at + 8)?.try_into().ok()?);
+        let len = u32_at(at + 8)? as usize;
+        let start = at + 12;
+        let end = start.checked_add(len).filter(|&end| end <= data.len())?;
+        parts.push((req_id, start..end));
+        at = end;
+    }
+    (at == data.len()).then_some(parts)
 }
 
 /// Writes the state at `index` to a snapshot file, chunk by chunk.

@@ -193,10 +193,13 @@ impl RaftLoop {
 
     fn handle(&mut self, cmd: Cmd) -> bool {
         match cmd {
-            Cmd::Propose { req_id, data } => {
+            Cmd::Propose { req_ids, data } => {
                 if self.node.propose(vec![], data).is_err() {
-                    if let Some(p) = self.inner.pending.lock().remove(&req_id) {
-                        let _ = p.tx.send(Err(ClusterError::NoLeader));
+                    let mut pending = self.inner.pending.lock();
+                    for req_id in req_ids {
+                        if let Some(p) = pending.remove(&req_id) {
+                            let _ = p.tx.send(Err(ClusterError::NoLeader));
+                        }
                     }
                 }
             }
