@@ -339,8 +339,9 @@ impl Cluster {
         self.inner.cfg.node_id
     }
 
-    /// Proposes `payload` and waits until it is applied here; returns what
-    /// the state machine answered for it.
+    /// Proposes the proposal's payload and waits until it is applied here;
+    /// returns what the state machine answered for it. Proposals made
+    /// together on this runtime may share one log entry.
     pub async fn propose(&self, proposal: Proposal) -> Result<Bytes, ClusterError> {
         let leader = self.inner.status.leader_id();
         if leader == 0 {
@@ -480,8 +481,9 @@ async fn group_proposals(
         }
         let (req_ids, data) = encode_entry(node_id, &mut batch, bytes);
         if to_raft.send(Cmd::Propose { req_ids, data }).is_err() {
-            // The Raft thread is gone: the proposers hear Stopped when
-            // their senders are dropped with the pending map.
+            // The Raft thread is gone (the node is stopping): these
+            // proposers time out and hear that the outcome is unknown,
+            // later ones that the cluster stopped.
             return;
         }
     }
