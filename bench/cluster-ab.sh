@@ -11,6 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OLD=${OLD:?path to the first binary} NEW=${NEW:?path to the second binary}
 ROUNDS=${ROUNDS:-3} N=${N:-600000} P=${P:-16} P0=${PORT0:-27101}
+source bench/cluster-lib.sh
 D=$(mktemp -d /tmp/rhea-ab.XXXXXX)
 pids=()
 stop() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; pids=(); }
@@ -20,21 +21,10 @@ cpu_ticks() { # utime + stime of every node process (fields 14, 15 of /proc/PID/
 }
 run() { # bin label
   rm -rf "$D"/n*
-  local peers="1@127.0.0.1:$((P0 + 3)),2@127.0.0.1:$((P0 + 4)),3@127.0.0.1:$((P0 + 5))" leader=""
-  for i in 1 2 3; do
-    "$1" --port $((P0 + i - 1)) --node-id $i --raft-addr 127.0.0.1:$((P0 + i + 2)) --peers "$peers" \
-      --loglevel warning --raft-dir "$D/n$i" ${EXTRA:-} > "$D/log$i" 2>&1 &
-    pids+=($!)
-  done
-  for _ in $(seq 50); do
-    for i in 1 2 3; do
-      [ "$(redis-cli -p $((P0 + i - 1)) role 2>/dev/null | head -1)" = master ] && leader=$i
-    done
-    [ -n "$leader" ] && break
-    sleep 0.2
-  done
-  [ -n "$leader" ] || { echo "no leader elected" >&2; exit 1; }
-  local before after
+  local leader before after
+  # shellcheck disable=SC2086 # EXTRA is a list of flags
+  start_cluster "$1" "$D" "$P0" ${EXTRA:-}
+  leader=$(wait_leader "$P0")
   before=$(cpu_ticks)
   # csv: "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
   redis-benchmark -p $((P0 + leader - 1)) -t set -n "$N" -c 50 -P "$P" -r 100000 --csv | tail -1 |

@@ -15,21 +15,10 @@ D=$(mktemp -d /tmp/rhea-threads.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$D"; }
 trap cleanup EXIT
-peers="1@127.0.0.1:$((P0 + 3)),2@127.0.0.1:$((P0 + 4)),3@127.0.0.1:$((P0 + 5))"
-for i in 1 2 3; do
-  "$BIN" --port $((P0 + i - 1)) --node-id $i --raft-addr 127.0.0.1:$((P0 + i + 2)) --peers "$peers" \
-    --loglevel warning --raft-dir "$D/n$i" ${EXTRA:-} > "$D/log$i" 2>&1 &
-  pids+=($!)
-done
-leader=""
-for _ in $(seq 50); do
-  for i in 1 2 3; do
-    [ "$(redis-cli -p $((P0 + i - 1)) role 2>/dev/null | head -1)" = master ] && leader=$i
-  done
-  [ -n "$leader" ] && break
-  sleep 0.2
-done
-[ -n "$leader" ] || { echo "no leader elected" >&2; exit 1; }
+source bench/cluster-lib.sh
+# shellcheck disable=SC2086 # EXTRA is a list of flags
+start_cluster "$BIN" "$D" "$P0" ${EXTRA:-}
+leader=$(wait_leader "$P0")
 snap() {
   for i in 1 2 3; do
     for t in /proc/${pids[$((i - 1))]}/task/*; do
