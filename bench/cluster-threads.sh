@@ -35,7 +35,7 @@ if [ -n "${PERF:-}" ]; then
   perf record -F 999 -g -p "${pids[$((leader - 1))]}" -o "$D/perf.data" -- sleep 4 > /dev/null 2>&1 &
   pp=$!
 fi
-redis-benchmark -p $((P0 + leader - 1)) -t set -n "$N" -c 50 -P 16 -r 100000 -q | tr '\r' '\n' | tail -2
+redis-benchmark -p $((P0 + leader - 1)) -t set -n "$N" -c 50 -P 16 -r ${R:-100000} -q | tr '\r' '\n' | tail -2
 [ -n "$pp" ] && wait "$pp"
 snap > "$D/after"
 hz=$(getconf CLK_TCK)

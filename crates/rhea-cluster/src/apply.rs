@@ -196,7 +196,23 @@ pub(crate) fn run(inner: Arc<Inner>, mut sm: Box<dyn StateMachine>, rx: Receiver
                 let origin = u64::from_le_bytes(e.data[0..8].try_into().unwrap_or_default());
                 let req_id = u64::from_le_bytes(e.data[8..HEADER].try_into().unwrap_or_default());
                 let mine = origin == me;
-                let mut one = |req_id: u64, payload: bytes::Bytes| {
+                let parts: Option<Vec<(u64, bytes::Bytes)>> = if req_id != GROUP {
+                    Some(vec![(req_id, e.data.slice(HEADER..))])
+                } else {
+                    split_group(&e.data).map(|p| p.into_iter().map(|(id, r)| (id, e.data.slice(r))).collect())
+                };
+                let Some(parts) = parts else {
+                    // Its proposers time out and hear that the outcome is
+                    // unknown; every node skips it alike.
+                    warn!(index = e.index, len = e.data.len(), "skipping a damaged group of proposals");
+                    last_index = e.index;
+                    inner.applied.set(e.index);
+                    continue;
+                };
+                let payloads: Vec<&[u8]> = parts.iter().map(|(_, p)| &p[..]).collect();
+                sm.prefetch(&payloads);
+                drop(payloads);
+                for (req_id, payload) in parts {
                     let reply = sm.apply(Applied { index: e.index, term: e.term, payload, mine });
                     if mine {
                         if let Some(p) = inner.pending.lock().remove(&req_id) {
@@ -206,17 +222,6 @@ pub(crate) fn run(inner: Arc<Inner>, mut sm: Box<dyn StateMachine>, rx: Receiver
                             }
                         }
                     }
-                };
-                if req_id != GROUP {
-                    one(req_id, e.data.slice(HEADER..));
-                } else if let Some(parts) = split_group(&e.data) {
-                    for (req_id, range) in parts {
-                        one(req_id, e.data.slice(range));
-                    }
-                } else {
-                    // Its proposers time out and hear that the outcome is
-                    // unknown; every node skips it alike.
-                    warn!(index = e.index, len = e.data.len(), "skipping a damaged group of proposals");
                 }
             } else if e.get_entry_type() == EntryType::EntryNormal && !e.data.is_empty() {
                 warn!(index = e.index, len = e.data.len(), "skipping a log entry too short to be Rhea's");

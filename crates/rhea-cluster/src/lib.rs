@@ -200,6 +200,10 @@ pub trait StateMachine: Send + 'static {
     /// Applies one entry; returns the proposer's reply (ignored unless
     /// `entry.mine`). Must be deterministic: same entries, same state.
     fn apply(&mut self, entry: Applied) -> Bytes;
+    /// Called with the payloads of one log entry before they are applied
+    /// one by one: a chance to start loading what they will touch (their
+    /// cache misses then overlap). Must not change the state.
+    fn prefetch(&mut self, _payloads: &[&[u8]]) {}
     /// Raft's term moved on (a new leader was elected). Called before the
     /// first entry of the new term is applied.
     fn term_changed(&mut self, _term: u64) {}

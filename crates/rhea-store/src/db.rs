@@ -3,8 +3,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use ahash::RandomState;
-use indexmap::IndexMap;
 
+use crate::keytable::KeyTable;
 use crate::{sds::Sds, value::Value};
 
 /// One key's value and metadata.
@@ -59,14 +59,15 @@ pub struct ScanFilter<'a> {
 
 /// One numbered database.
 ///
-/// The keyspace is an `IndexMap`: a hash index over a dense vector of
-/// entries. The dense vector gives O(1) uniform random sampling (RANDOMKEY,
-/// eviction, active expiry) and a SCAN cursor that is just a position:
+/// The keyspace is a `KeyTable`: a hash index over a dense vector of
+/// entries, as an `IndexMap` is. The dense vector gives O(1) uniform
+/// random sampling (RANDOMKEY, eviction, active expiry) and a SCAN cursor
+/// that is just a position:
 /// cursors walk positions downwards, and because removal moves the *last*
 /// entry into the hole, an entry present for a whole scan is always seen.
 #[derive(Debug, Default)]
 pub struct Db {
-    map: IndexMap<Sds, Entry, RandomState>,
+    map: KeyTable<Entry>,
     volatile: usize,
     expire_cursor: usize,
     /// Keys removed because their TTL passed (INFO `expired_keys`).
@@ -175,12 +176,21 @@ impl Db {
         Some(i)
     }
 
-    /// Looks `key` up and forgets the answer: run over the keys of a batch
-    /// before the batch, so their cache misses overlap (the CPU runs
-    /// independent lookups side by side) instead of one miss per command,
-    /// each waited for in turn. Changes nothing.
-    pub fn warm(&self, key: &[u8]) {
-        std::hint::black_box(self.map.get_index_of(key));
+    /// Prefetching a batch of keys, so that their cache misses overlap
+    /// instead of being waited for one command at a time: take each key's
+    /// `key_hash`, call `prefetch_slot` for all of them, then
+    /// `prefetch_entry` for all of them, then run the batch. Neither call
+    /// changes anything.
+    pub fn key_hash(&self, key: &[u8]) -> u64 {
+        self.map.hash(key)
+    }
+
+    pub fn prefetch_slot(&self, hash: u64) {
+        self.map.prefetch_slot(hash);
+    }
+
+    pub fn prefetch_entry(&self, hash: u64) {
+        self.map.prefetch_entry(hash);
     }
 
     pub fn entry_at_mut(&mut self, i: usize) -> Option<&mut Entry> {
@@ -217,11 +227,11 @@ impl Db {
     }
 
     /// Bytes a key takes (MEMORY USAGE): its slot in the table (the cached
-    /// hash, key and entry, and about 9 bytes of hash index per slot at a
-    /// 7/8 load) plus what key and value hold on the heap.
+    /// hash, key and entry, and about 11 bytes of hash index: 8-byte slots
+    /// between 3/8 and 3/4 full) plus what key and value hold on the heap.
     pub fn memory_usage(&self, key: &[u8]) -> Option<usize> {
         let (k, e) = self.map.get_key_value(key)?;
-        let slot = 8 + std::mem::size_of::<Sds>() + std::mem::size_of::<Entry>() + 9;
+        let slot = 8 + std::mem::size_of::<Sds>() + std::mem::size_of::<Entry>() + 11;
         Some(slot + k.heap_size() + e.value.heap_size())
     }
 
@@ -318,7 +328,7 @@ impl Db {
     pub fn clear(&mut self) -> usize {
         self.touch_watched_present(None);
         let n = self.map.len();
-        self.map = IndexMap::default();
+        self.map = KeyTable::default();
         self.volatile = 0;
         self.expire_cursor = 0;
         n

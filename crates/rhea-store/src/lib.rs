@@ -8,6 +8,7 @@ mod db;
 pub mod evict;
 mod glob;
 pub mod hash;
+mod keytable;
 pub mod list;
 pub mod mem;
 mod sds;
