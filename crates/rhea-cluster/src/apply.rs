@@ -143,7 +143,7 @@ fn restore_from(sm: &mut dyn StateMachine, mut reader: SnapshotFileReader) -> Re
 }
 
 pub(crate) fn run(inner: Arc<Inner>, mut sm: Box<dyn StateMachine>, rx: Receiver<ApplyMsg>, restored: (u64, u64)) {
-    let me = inner.cfg.node_id;
+    let me = inner.origin;
     let (mut term, mut last_index) = restored;
     let mut since_snapshot: u64 = 0;
     // Set when a snapshot was skipped because a newer one replaced it: the

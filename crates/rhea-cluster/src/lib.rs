@@ -260,6 +260,12 @@ pub(crate) struct Inner {
     pub(crate) to_raft: std::sync::mpsc::Sender<Cmd>,
     /// Proposals on their way to the grouping task (see `group_proposals`).
     pub(crate) outbox: tokio::sync::mpsc::UnboundedSender<(u64, Proposal)>,
+    /// This run's origin, written into every entry it proposes: random,
+    /// because request ids start again at 1 on every start, and a node
+    /// applies entries its previous run proposed (committed after it died,
+    /// or replayed while it catches up); under its node id they would be
+    /// taken for this run's requests and answer them with their replies.
+    pub(crate) origin: u64,
     pub(crate) next_req: AtomicU64,
     pub(crate) pending: Mutex<HashMap<u64, Pending>>,
     pub(crate) status: status::Shared,
@@ -298,13 +304,14 @@ impl Cluster {
             status: status::Shared::new(cfg.node_id, &cfg.peers),
             cfg,
             to_raft,
+            origin: run_origin(),
             next_req: AtomicU64::new(1),
             pending: Mutex::new(HashMap::new()),
             applied: apply::AppliedIndex::default(),
             mailbox: Arc::default(),
         });
         tokio::spawn(inner.mailbox.clone().serve());
-        tokio::spawn(group_proposals(outbox_rx, inner.to_raft.clone(), inner.cfg.node_id));
+        tokio::spawn(group_proposals(outbox_rx, inner.to_raft.clone(), inner.origin));
         if !inner.cfg.client_addr.is_empty() {
             inner.status.set_client_addr(inner.cfg.node_id, inner.cfg.announcement());
         }
@@ -460,7 +467,8 @@ const GROUP_BYTES: usize = 512 << 10;
 /// theirs: with 50 clients writing, one entry (one Raft proposal, one wake
 /// of the Raft thread, one append record) carries many clients' writes.
 ///
-/// A lone proposal is the entry `[origin u64][req_id u64][payload]`; a
+/// A lone proposal is the entry `[origin u64][req_id u64][payload]` (the
+/// origin names the proposing run, see `Inner::origin`); a
 /// group is `[origin u64][GROUP u64][count u32]` then, per proposal,
 /// `[req_id u64][len u32][payload]`. The apply thread hands each payload
 /// to the state machine as an entry of its own, in order, and answers each
@@ -468,7 +476,7 @@ const GROUP_BYTES: usize = 512 << 10;
 async fn group_proposals(
     mut rx: tokio::sync::mpsc::UnboundedReceiver<(u64, Proposal)>,
     to_raft: std::sync::mpsc::Sender<Cmd>,
-    node_id: u64,
+    origin: u64,
 ) {
     let mut batch: Vec<(u64, Proposal)> = Vec::new();
     while let Some(first) = rx.recv().await {
@@ -483,7 +491,7 @@ async fn group_proposals(
                 Err(_) => break,
             }
         }
-        let (req_ids, data) = encode_entry(node_id, &mut batch, bytes);
+        let (req_ids, data) = encode_entry(origin, &mut batch, bytes);
         if to_raft.send(Cmd::Propose { req_ids, data }).is_err() {
             // The Raft thread is gone (the node is stopping): these
             // proposers time out and hear that the outcome is unknown,
@@ -493,19 +501,27 @@ async fn group_proposals(
     }
 }
 
+/// A random origin for this run: std's `RandomState` draws its keys from
+/// the OS's generator, so two runs (or two nodes) share one with
+/// probability 2^-64.
+fn run_origin() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new().build_hasher().finish()
+}
+
 /// One log entry for the proposals in `batch` (emptied), whose payloads
 /// add up to `bytes`: their request ids and the entry's data.
-fn encode_entry(node_id: u64, batch: &mut Vec<(u64, Proposal)>, bytes: usize) -> (Vec<u64>, Vec<u8>) {
+fn encode_entry(origin: u64, batch: &mut Vec<(u64, Proposal)>, bytes: usize) -> (Vec<u64>, Vec<u8>) {
     if batch.len() == 1 {
         if let Some((req_id, p)) = batch.pop() {
             let mut data = p.data;
-            data[0..8].copy_from_slice(&node_id.to_le_bytes());
+            data[0..8].copy_from_slice(&origin.to_le_bytes());
             data[8..HEADER].copy_from_slice(&req_id.to_le_bytes());
             return (vec![req_id], data);
         }
     }
     let mut data = Vec::with_capacity(HEADER + 4 + bytes + 12 * batch.len());
-    data.extend_from_slice(&node_id.to_le_bytes());
+    data.extend_from_slice(&origin.to_le_bytes());
     data.extend_from_slice(&GROUP.to_le_bytes());
     data.extend_from_slice(&(batch.len() as u32).to_le_bytes());
     let mut req_ids = Vec::with_capacity(batch.len());
