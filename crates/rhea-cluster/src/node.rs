@@ -285,8 +285,11 @@ impl RaftLoop {
         self.read_seq += 1;
         // The leader keys pending reads by context: followers' contexts
         // must not collide (a duplicate is silently ignored by raft-rs, and
-        // its readers would wait for nothing).
-        let mut ctx = self.inner.cfg.node_id.to_le_bytes().to_vec();
+        // its readers would wait for nothing), and neither may this run's
+        // and the previous one's (`read_seq` starts again at 0; an answer
+        // to the old run arriving after a restart must not release a new
+        // read at an old index): the run's origin, not the node id.
+        let mut ctx = self.inner.origin.to_le_bytes().to_vec();
         ctx.extend_from_slice(&self.read_seq.to_le_bytes());
         self.node.read_index(ctx.clone());
         self.reads.insert(ctx, batch);
