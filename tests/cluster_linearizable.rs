@@ -14,7 +14,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::cluster::{Cluster, ClusterClient};
+use common::cluster::{Cluster, ClusterClient, Options};
 use common::history::{summary, History};
 use common::linearizability::check_registers;
 use common::list_append::check_lists;
@@ -122,7 +122,10 @@ fn membership(c: &Cluster, args: &[&str]) -> String {
 fn registers_and_lists_under_kill_pause_and_partition() {
     let secs = env_u64("RHEA_JEPSEN_SECS", 20);
     let seed = env_u64("RHEA_JEPSEN_SEED", 1);
-    let mut c = Cluster::start(3);
+    // More server flags for a run on demand, e.g. "--raft-persist no".
+    let extra_args = std::env::var("RHEA_JEPSEN_ARGS").unwrap_or_default();
+    let opts = Options { extra_args: extra_args.split_whitespace().map(String::from).collect(), ..Options::default() };
+    let mut c = Cluster::start_with(3, &opts);
     c.leader(Duration::from_secs(15)).expect("no leader elected at startup");
     let h = Arc::new(History::new());
     let stop = Arc::new(AtomicBool::new(false));
