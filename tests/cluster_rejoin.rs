@@ -8,6 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::cluster::{CallResult, Cluster, ClusterClient, Options};
+use common::Reply;
 
 #[test]
 fn a_restarted_empty_node_does_not_elect_a_stale_leader() {
@@ -49,4 +50,43 @@ fn a_restarted_empty_node_does_not_elect_a_stale_leader() {
     let mut there = ClusterClient::pinned(c.port(stale), Duration::from_secs(3));
     let r = there.call(&["SET", "after", "x"]);
     assert!(!matches!(r, CallResult::Ok(_)), "a write was acknowledged by a cluster that lost its history: {r:?}");
+}
+
+/// A majority restarted empty while one node still holds the data. The two
+/// empty nodes must not start the cluster over from nothing (an empty
+/// candidate looks like a first election): they vote for the survivor, the
+/// most complete log left, and every write it holds is served again.
+#[test]
+fn a_majority_restarted_empty_continues_from_the_survivor_not_from_nothing() {
+    let opts = Options { extra_args: vec!["--raft-persist".into(), "no".into()], ..Options::default() };
+    let mut c = Cluster::start_with(3, &opts);
+    let leader = c.leader(Duration::from_secs(15)).expect("no leader at startup");
+    let (other, survivor) = ((leader + 1) % 3, (leader + 2) % 3);
+    let mut client = ClusterClient::pinned(c.port(leader), Duration::from_secs(3));
+    let mut acked = Vec::new();
+    for i in 0..300 {
+        if matches!(client.call(&["SET", &format!("k{i}"), &format!("v{i}")]), CallResult::Ok(_)) {
+            acked.push(i);
+        }
+    }
+    assert!(acked.len() > 250, "only {} of 300 writes acknowledged by a healthy cluster", acked.len());
+    c.wait_caught_up(survivor, Duration::from_secs(15)).expect("the survivor did not catch up");
+    c.kill(leader);
+    c.kill(other);
+    c.restart(leader);
+    c.restart(other);
+    let l = c.leader(Duration::from_secs(15)).unwrap_or_else(|| panic!("no leader\n{}", c.log_tails(20)));
+    assert_eq!(l, survivor, "an empty node became leader over the survivor\n{}", c.log_tails(20));
+    let mut client = ClusterClient::pinned(c.port(l), Duration::from_secs(3));
+    let missing: Vec<&i32> = acked
+        .iter()
+        .filter(|i| match client.call(&["GET", &format!("k{i}")]) {
+            CallResult::Ok(r) => r != Reply::Bulk(format!("v{i}").into_bytes()),
+            _ => true,
+        })
+        .collect();
+    assert!(missing.is_empty(), "{} acknowledged writes not served after the restart: {missing:?}", missing.len());
+    let logs = std::fs::read_to_string(c.log_path(leader)).unwrap_or_default()
+        + &std::fs::read_to_string(c.log_path(other)).unwrap_or_default();
+    assert!(logs.contains("a majority of the voters restarted empty"), "the restarted nodes did not say what happened");
 }

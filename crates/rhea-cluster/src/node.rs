@@ -72,15 +72,36 @@ pub(crate) fn sync_loop(storage: DiskStorage, rx: Receiver<u64>, to_raft: Sender
 /// A node that starts with an empty log may be one that lost its memory
 /// (a restart without persistence): it may have acknowledged entries and
 /// votes it no longer remembers. Until it has caught up with what a leader
-/// says is committed, it grants no vote to a candidate that has a log (only
-/// a first election, where every log is empty, needs its vote), so it can
-/// never help elect a leader that lacks entries it once acknowledged.
+/// says is committed, it grants no vote to a candidate that has a log, so
+/// while the other nodes remember it can never help elect a leader that
+/// lacks entries it once acknowledged.
+///
+/// An empty candidate is what a first election looks like, and also what
+/// a majority of nodes restarted empty looks like: electing one then would
+/// start the cluster over from nothing, in a term the survivors may have
+/// used. So an empty candidate gets a vote only when no peer has shown a
+/// log, and only after a quiet period at start (longer than a leaderless
+/// survivor waits between campaigns) in which such a peer would have shown
+/// itself. And when this node sees that a majority of the voters are empty
+/// like itself, no remembering majority is left to protect: it votes for
+/// the most complete log it has seen, the cluster goes on from there, and
+/// the node says so.
 #[derive(Debug)]
 struct Rejoin {
     active: bool,
     /// The highest commit index a leader's append named; None until one
     /// arrives.
     target: Option<u64>,
+    /// No vote for an empty candidate before this.
+    quiet_until: Instant,
+    /// A peer has shown a log (an index, a commit or a log term above 0).
+    history_seen: bool,
+    /// Peers whose latest election request came with an empty log.
+    empty_peers: std::collections::HashSet<u64>,
+    /// The most complete log an election request has claimed: (last term,
+    /// last index).
+    best_seen: (u64, u64),
+    warned: bool,
 }
 
 impl RaftLoop {
@@ -137,6 +158,9 @@ impl RaftLoop {
         let conf_history = vec![(restored.1, storage.conf_state())];
         let logger = slog::Logger::root(TracingDrain, slog::o!());
         let node = RawNode::new(&config, storage.clone(), &logger).map_err(|e| ClusterError::Config(e.to_string()))?;
+        // A survivor without a leader campaigns at least once per 2 x
+        // election timeout; 3 leaves room for a slow start.
+        let quiet_until = Instant::now() + inner.cfg.tick * (3 * inner.cfg.election_ticks) as u32;
         Ok(RaftLoop {
             inner,
             peers,
@@ -151,7 +175,15 @@ impl RaftLoop {
             role: StateRole::Follower,
             // Only a node that starts with nothing may have forgotten
             // something; one that reopened its log remembers its votes.
-            rejoin: Rejoin { active: fresh, target: None },
+            rejoin: Rejoin {
+                active: fresh,
+                target: None,
+                quiet_until,
+                history_seen: false,
+                empty_peers: Default::default(),
+                best_seen: (0, 0),
+                warned: false,
+            },
             rt,
             conf_waiter: None,
             sync_tx,
@@ -253,20 +285,61 @@ impl RaftLoop {
         if !self.rejoin.active {
             return true;
         }
-        match msg.get_msg_type() {
-            MessageType::MsgAppend | MessageType::MsgSnapshot => {
-                let t = self.rejoin.target.get_or_insert(0);
-                *t = (*t).max(msg.commit);
-            }
-            MessageType::MsgRequestVote | MessageType::MsgRequestPreVote if msg.index > 0 => {
-                tracing::debug!(candidate = msg.from, "rejoining: not voting until caught up");
-                return false;
-            }
-            _ => {}
+        if msg.index > 0 || msg.commit > 0 || msg.log_term > 0 {
+            self.rejoin.history_seen = true;
+        }
+        let election = matches!(msg.get_msg_type(), MessageType::MsgRequestVote | MessageType::MsgRequestPreVote);
+        if election && !self.vote_while_rejoining(msg) {
+            return false;
+        }
+        if matches!(msg.get_msg_type(), MessageType::MsgAppend | MessageType::MsgSnapshot) {
+            let t = self.rejoin.target.get_or_insert(0);
+            *t = (*t).max(msg.commit);
         }
         if self.rejoin.target.is_some_and(|t| self.node.raft.raft_log.committed >= t) {
             info!(committed = self.node.raft.raft_log.committed, "caught up with the leader; voting again");
             self.rejoin.active = false;
+        }
+        true
+    }
+
+    /// Whether a rejoining node lets raft-rs consider an election request
+    /// (see `Rejoin`); raft-rs still applies its own checks.
+    fn vote_while_rejoining(&mut self, msg: &Message) -> bool {
+        let r = &mut self.rejoin;
+        let claimed = (msg.log_term, msg.index);
+        if msg.index == 0 {
+            r.empty_peers.insert(msg.from);
+        } else {
+            r.empty_peers.remove(&msg.from);
+            r.best_seen = r.best_seen.max(claimed);
+        }
+        let quiet = Instant::now() < r.quiet_until;
+        if msg.index == 0 {
+            if quiet || r.history_seen {
+                tracing::debug!(candidate = msg.from, quiet, "rejoining: no vote for an empty candidate");
+                return false;
+            }
+            return true;
+        }
+        let voters = self.node.raft.prs().conf().voters().ids().len();
+        let me = self.inner.cfg.node_id;
+        let empty = 1 + r.empty_peers.iter().filter(|&&p| p != me).count();
+        let majority_empty = 2 * empty > voters;
+        if quiet || r.target.is_some() || !majority_empty || claimed < r.best_seen {
+            tracing::debug!(candidate = msg.from, "rejoining: not voting until caught up");
+            return false;
+        }
+        if !r.warned {
+            r.warned = true;
+            warn!(
+                candidate = msg.from,
+                last_index = msg.index,
+                empty_voters = empty,
+                voters,
+                "a majority of the voters restarted empty: voting for the most complete log left; \
+                 writes only the restarted nodes held are lost"
+            );
         }
         true
     }
