@@ -4,7 +4,7 @@
 # node's CPU seconds per thread name (from /proc/PID/task/*/stat) over the
 # run. PERF=1 also samples the leader with `perf record` for 4 s and prints
 # the share per thread and object (kernel vs user).
-#   bash bench/cluster-threads.sh            # N=400000 PORT0=27001
+#   bash bench/cluster-threads.sh            # N=400000 PORT0=27001 R=100000 (keyspace)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-target/release/rhea-server}
