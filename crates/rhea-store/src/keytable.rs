@@ -90,48 +90,38 @@ impl<V> KeyTable<V> {
         (tag(hash) as usize) & self.mask()
     }
 
-    /// The slot index holding `key`, if present.
+    /// The first slot of `hash`'s probe sequence for which `hit` holds,
+    /// looking no further than the first empty slot.
     #[inline]
-    fn find_slot(&self, key: &[u8], hash: u64) -> Option<usize> {
+    fn probe(&self, hash: u64, mut hit: impl FnMut(Slot) -> bool) -> Option<usize> {
         if self.slots.is_empty() {
             return None;
         }
         let mask = self.mask();
-        let t = tag(hash);
         let mut i = self.home(hash);
         loop {
             let s = self.slots[i];
             if s == 0 {
                 return None;
             }
-            if s >> 32 == t {
-                let pos = slot_pos(s);
-                if self.entries.get(pos).is_some_and(|b| b.key.as_bytes() == key) {
-                    return Some(i);
-                }
+            if hit(s) {
+                return Some(i);
             }
             i = (i + 1) & mask;
         }
     }
 
+    /// The slot index holding `key`, if present.
+    #[inline]
+    fn find_slot(&self, key: &[u8], hash: u64) -> Option<usize> {
+        let t = tag(hash);
+        self.probe(hash, |s| s >> 32 == t && self.entries.get(slot_pos(s)).is_some_and(|b| b.key.as_bytes() == key))
+    }
+
     /// The slot index that points at entry `pos` (whose hash is `hash`).
     fn slot_pointing_at(&self, hash: u64, pos: usize) -> Option<usize> {
-        if self.slots.is_empty() {
-            return None;
-        }
-        let mask = self.mask();
         let want = slot_of(hash, pos);
-        let mut i = self.home(hash);
-        loop {
-            let s = self.slots[i];
-            if s == 0 {
-                return None;
-            }
-            if s == want {
-                return Some(i);
-            }
-            i = (i + 1) & mask;
-        }
+        self.probe(hash, |s| s == want)
     }
 
     pub(crate) fn get_index_of(&self, key: &[u8]) -> Option<usize> {
