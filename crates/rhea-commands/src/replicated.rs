@@ -366,26 +366,30 @@ const PREFETCH_MAX: usize = 1024;
 /// transaction entry's payload, without decoding the rest; stops at the
 /// first thing out of place (`Request::decode` reports it when applying).
 fn first_args<'a>(payload: &'a [u8], mut f: impl FnMut(usize, &'a [u8])) {
-    let kind = payload.get(1).copied();
-    if payload.first() != Some(&VERSION) || !matches!(kind, Some(k) if k == Kind::Batch as u8 || k == Kind::Exec as u8)
-    {
-        return;
-    }
-    let u32_at = |at: usize| Some(u32::from_le_bytes(payload.get(at..at + 4)?.try_into().ok()?) as usize);
-    let (Some(db), Some(n)) = (u32_at(3), u32_at(23)) else { return };
-    let mut at = REQUEST_HEADER;
-    for _ in 0..n {
-        let Some(argc) = u32_at(at) else { return };
-        at += 4;
-        for i in 0..argc {
-            let Some(len) = u32_at(at) else { return };
-            let Some(arg) = payload.get(at + 4..at + 4 + len) else { return };
-            if i == 1 {
-                f(db, arg);
-            }
-            at += 4 + len;
+    let mut r = Reader { data: payload, pos: 0 };
+    let _ = (|| {
+        // The header as `Request::decode` reads it.
+        if r.u8()? != VERSION {
+            return None;
         }
-    }
+        let kind = r.u8()?;
+        if kind != Kind::Batch as u8 && kind != Kind::Exec as u8 {
+            return None;
+        }
+        r.u8()?; // resp3
+        let db = r.u32()? as usize;
+        r.take(16)?; // now_ms, seed
+        for _ in 0..r.u32()? {
+            for i in 0..r.u32()? {
+                let len = r.u32()? as usize;
+                let arg = r.take(len)?;
+                if i == 1 {
+                    f(db, arg);
+                }
+            }
+        }
+        Some(())
+    })();
 }
 
 impl Applier {
@@ -628,5 +632,31 @@ mod tests {
         let mut long = bytes.to_vec();
         long.push(0);
         assert_eq!(Request::decode(&Bytes::from(long)), None);
+    }
+
+    /// What the apply thread prefetches: each command's first argument, in
+    /// batches and transactions only, and nothing past a damaged payload.
+    #[test]
+    fn first_args_walks_batches_and_transactions() {
+        let b = |s: &'static str| Bytes::from_static(s.as_bytes());
+        let cmds = vec![vec![b("SET"), b("k1"), b("v")], vec![b("PING")], vec![b("DEL"), b("k2"), b("k3")]];
+        let collect = |payload: &[u8]| {
+            let mut seen = Vec::new();
+            first_args(payload, |db, key| seen.push((db, key.to_vec())));
+            seen
+        };
+        let want = vec![(5, b"k1".to_vec()), (5, b"k2".to_vec())];
+        for kind in [Kind::Batch, Kind::Exec] {
+            let r = Request { kind, resp3: false, db: 5, now_ms: 1, seed: 2, cmds: cmds.clone() };
+            let p = r.encode();
+            assert_eq!(collect(p.payload()), want, "{kind:?}");
+            // Cut inside "k2" (the last command ends with its 2 bytes, then
+            // 4 + 2 for "k3"): the commands before it still count.
+            let cut = p.payload().len() - 7;
+            assert_eq!(collect(&p.payload()[..cut]), want[..1], "{kind:?} cut");
+        }
+        let expire = Request { kind: Kind::Expire, resp3: false, db: 5, now_ms: 1, seed: 2, cmds };
+        assert!(collect(expire.encode().payload()).is_empty());
+        assert!(collect(b"").is_empty());
     }
 }
