@@ -11,6 +11,7 @@ pub mod hash;
 mod keytable;
 pub mod list;
 pub mod mem;
+mod ranktree;
 mod sds;
 pub mod set;
 pub mod snapshot;

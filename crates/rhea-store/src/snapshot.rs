@@ -12,7 +12,7 @@
 //! encoding order: list items head to tail, hash pairs and set members in
 //! listpack / table order, intsets ascending, sorted-set members in the
 //! order of the member index (ZSCAN, ZRANDMEMBER) with their exact scores
-//! (`-0.0` included), plus the skiplist's level generator. A rebuilt store
+//! (`-0.0` included). A rebuilt store
 //! therefore iterates in the same order as the original, and seeded random
 //! commands (SPOP, SRANDMEMBER, HRANDFIELD, ZRANDMEMBER, RANDOMKEY, SCAN)
 //! make the same choices on it.
@@ -20,18 +20,18 @@
 //! Not included, because it is node-local: WATCH versions, blocked-client
 //! bookkeeping and ready keys, statistics, the active-expiry cursor, the
 //! eviction settings and pool (the caller applies its configuration to the
-//! rebuilt store with [`Store::set_eviction`]). The skiplist's internal
-//! shape (node levels and arena layout) is rebuilt rather than copied: it
+//! rebuilt store with [`Store::set_eviction`]). A sorted set's tree
+//! (node boundaries and arena layout) is rebuilt rather than copied: it
 //! never shows in replies, only in MEMORY USAGE's estimate.
 //!
-//! # Format (version 1)
+//! # Format (version 2)
 //!
 //! One byte stream, cut into chunks anywhere (chunk boundaries carry no
 //! meaning). Integers are little-endian; `v` is an unsigned LEB128 varint.
 //!
 //! ```text
 //! header   "RHEASNAP" version:u16 ndbs:v (keys_in_db:v){ndbs}
-//! key      type:u8 flags:u8 expire_at:i64 lru:u32 keylen:v key count:v [level_seed:u64 if zset]
+//! key      type:u8 flags:u8 expire_at:i64 lru:u32 keylen:v key count:v
 //! elements string: count raw bytes | list/set table: len:v bytes | hash: len:v field len:v value
 //!          | intset: i64 | zset: score:f64-bits len:v member            (count of them)
 //! trailer  crc32 (IEEE) of every byte before it: u32
@@ -77,7 +77,10 @@ use smallvec::SmallVec;
 use crate::{Entry, Hash, List, Sds, Set, Store, Value, ZSet};
 
 pub const MAGIC: [u8; 8] = *b"RHEASNAP";
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
+/// Version 1 also gave each sorted set the level generator of the skiplist
+/// it then used (8 bytes after `count`); this build reads and drops it.
+const OLDEST_READABLE: u16 = 1;
 /// The chunk size Rhea uses unless told otherwise: 1 MiB.
 pub const DEFAULT_CHUNK_SIZE: usize = 1 << 20;
 /// More databases than any sane configuration: a header claiming more is
@@ -102,7 +105,7 @@ const F_ALL: u8 = F_RAW | F_NO_INT_ENCODING | F_UNSHARED;
 pub enum SnapshotError {
     #[error("not a Rhea snapshot (bad magic)")]
     BadMagic,
-    #[error("snapshot format version {0} is not supported (this build reads version {VERSION})")]
+    #[error("snapshot format version {0} is not supported (this build reads versions {OLDEST_READABLE} to {VERSION})")]
     UnsupportedVersion(u16),
     #[error("snapshot is truncated")]
     Truncated,
@@ -431,9 +434,6 @@ fn key_unit<'a>(
         *count = value_count(&entry.value);
         let mut tail = Small::new();
         tail.varint(*count as u64);
-        if let Value::ZSet(z) = &entry.value {
-            tail.put(&z.level_seed().to_le_bytes());
-        }
         unit.push(Part::Small(tail));
         return Ok(unit);
     }
@@ -558,8 +558,6 @@ enum Partial {
 
 struct Building {
     ty: u8,
-    /// The zset level generator's state, restored after the members are in.
-    seed: u64,
     key: Sds,
     expire_at: i64,
     lru: u32,
@@ -589,6 +587,8 @@ pub struct SnapshotReader {
     left: u64,
     failed: Option<SnapshotError>,
     read: u64,
+    /// The format version the header named.
+    version: u16,
 }
 
 impl Default for SnapshotReader {
@@ -609,6 +609,7 @@ impl SnapshotReader {
             left: 0,
             failed: None,
             read: 0,
+            version: VERSION,
         }
     }
 
@@ -672,9 +673,10 @@ impl SnapshotReader {
                     return Err(SnapshotError::BadMagic.into());
                 }
                 let version = u16::from_le_bytes(cur.array()?);
-                if version != VERSION {
+                if !(OLDEST_READABLE..=VERSION).contains(&version) {
                     return Err(SnapshotError::UnsupportedVersion(version).into());
                 }
+                self.version = version;
                 let ndbs = cur.varint()?;
                 if ndbs == 0 || ndbs > MAX_DATABASES {
                     return Err(SnapshotError::Corrupt("number of databases out of range").into());
@@ -697,11 +699,9 @@ impl SnapshotReader {
                 let lru = u32::from_le_bytes(cur.array()?);
                 let key = cur.blob()?;
                 let count = cur.varint()?;
-                let seed = if matches!(ty, T_ZSET_LISTPACK | T_ZSET_SKIPLIST) {
-                    Some(u64::from_le_bytes(cur.array()?))
-                } else {
-                    None
-                };
+                if self.version == 1 && matches!(ty, T_ZSET_LISTPACK | T_ZSET_SKIPLIST) {
+                    cur.array::<8>()?;
+                }
                 if flags & !F_ALL != 0 {
                     return Err(SnapshotError::Corrupt("unknown entry flags").into());
                 }
@@ -723,17 +723,7 @@ impl SnapshotReader {
                     return Err(SnapshotError::Corrupt("duplicate key").into());
                 }
                 self.crc.update(&cur.d[start..cur.at]);
-                let b = Building {
-                    ty,
-                    seed: seed.unwrap_or_default(),
-                    key: Sds::new(key),
-                    expire_at,
-                    lru,
-                    flags,
-                    count,
-                    read: 0,
-                    value,
-                };
+                let b = Building { ty, key: Sds::new(key), expire_at, lru, flags, count, read: 0, value };
                 if count == 0 {
                     self.finish_key(b)?;
                 } else {
@@ -830,7 +820,6 @@ impl SnapshotReader {
             Partial::SetTable(s) => Value::Set(Box::new(Set::Table(s))),
             Partial::ZSet(mut z) => {
                 z.set_listpack(b.ty == T_ZSET_LISTPACK);
-                z.set_level_seed(b.seed);
                 Value::ZSet(z)
             }
         };
@@ -951,7 +940,7 @@ mod tests {
                         let by_index: Vec<(String, u64)> =
                             (0..z.len()).filter_map(|i| z.get_index(i)).map(|(m, s)| (text(m), s.to_bits())).collect();
                         let sorted: Vec<(String, u64)> = z.iter().map(|(m, s)| (text(m), s.to_bits())).collect();
-                        line += &format!("zset {} seed={} {by_index:?} {sorted:?}", z.encoding(), z.level_seed())
+                        line += &format!("zset {} {by_index:?} {sorted:?}", z.encoding())
                     }
                 }
                 out.push(line);
@@ -1221,6 +1210,37 @@ mod tests {
             db.insert(if lp { b"z1" } else { b"z2" }, Value::ZSet(Box::new(z)), 0, 0);
         }
         store
+    }
+
+    /// A snapshot written by the previous format (version 1, which gave
+    /// each sorted set an 8-byte skiplist level seed) still loads: a
+    /// cluster restarted on a new release reads the snapshots it has.
+    #[test]
+    fn reads_a_version_1_snapshot() {
+        // Written by the build before version 2 (a2b39a0): db 0 holds "s" =
+        // "v" and z1 (listpack) and z2 (skiplist), each {a: 1.5, b: -2, c: 1.5}.
+        const V1: &str = "52484541534e4150010001030000000000000000000000000000017301760600000000000000000000\
+            000000027a3103d816ebc8de53da44000000000000f83f016100000000000000c00162000000000000f83f01630700000000\
+            000000000000000000027a3203d816ebc8de53da44000000000000f83f016100000000000000c00162000000000000f83f01\
+            63edb6bfe0";
+        let bytes: Vec<u8> =
+            (0..V1.len()).step_by(2).map(|i| u8::from_str_radix(&V1[i..i + 2], 16).expect("hex")).collect();
+        assert_eq!(&bytes[8..10], &1u16.to_le_bytes());
+        let store = rebuild(&[bytes]).expect("a version 1 snapshot loads");
+        let db = &store.dbs[0];
+        assert_eq!(db.len(), 3);
+        assert!(matches!(db.entry(b"s").map(|e| &e.value), Some(Value::Str(v)) if &v[..] == b"v"));
+        for (k, enc) in [(&b"z1"[..], "listpack"), (b"z2", "skiplist")] {
+            let Some(Value::ZSet(z)) = db.entry(k).map(|e| &e.value) else { panic!("no zset {k:?}") };
+            assert_eq!(z.encoding(), enc);
+            let all: Vec<(Vec<u8>, f64)> = z.iter().map(|(m, s)| (m.to_vec(), s)).collect();
+            assert_eq!(all, vec![(b"b".to_vec(), -2.0), (b"a".to_vec(), 1.5), (b"c".to_vec(), 1.5)]);
+            assert_eq!(z.rank(b"c"), Some(2));
+        }
+        // What this build writes is version 2, and it reads that back alike.
+        let again = chunks_of(&store, 1 << 20).concat();
+        assert_eq!(&again[8..10], &VERSION.to_le_bytes());
+        assert_eq!(dump(&rebuild(&[again]).expect("version 2 loads")), dump(&store));
     }
 
     #[test]

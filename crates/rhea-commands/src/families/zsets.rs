@@ -2,7 +2,7 @@
 //! replies, errors and encoding rules.
 //!
 //! Every range command is reduced to an interval of ascending ranks in the
-//! skiplist (`ZSet::count_while` finds either end in O(log n)), then walked
+//! set's order (`ZSet::count_while` finds either end in O(log n)), then walked
 //! forwards or backwards.
 
 use bytes::Bytes;
@@ -786,7 +786,7 @@ fn limits(ctx: &Ctx) -> Limits {
 }
 
 /// `zsetAdd`'s conversion: would adding `member` make this listpack a
-/// skiplist (a new member over either threshold)?
+/// skiplist, as OBJECT ENCODING names it (a new member over either threshold)?
 fn needs_conversion(z: &ZSet, member: &[u8], lim: Limits) -> bool {
     z.is_listpack() && (z.len() + 1 > lim.entries || member.len() > lim.value) && !z.contains(member)
 }
