@@ -130,6 +130,21 @@ impl Inner {
     }
 }
 
+/// Where a node of `len` elements that has just taken one at `at` splits:
+/// in the middle, but when the new one is its last (or first), as when
+/// scores are timestamps, the side that keeps growing gets only `min`
+/// elements, so the nodes such a set leaves behind stay three quarters
+/// full instead of half.
+fn split_point(len: usize, at: usize, min: usize) -> usize {
+    if at + 1 == len {
+        len - min
+    } else if at == 0 {
+        min
+    } else {
+        len / 2
+    }
+}
+
 /// Two distinct elements of a slice, both mutable.
 fn two_mut<T>(v: &mut [T], a: usize, b: usize) -> (&mut T, &mut T) {
     debug_assert!(a != b);
@@ -229,13 +244,13 @@ impl RankTree {
         leaf.insert(pos, (score, member));
         self.len += 1;
         if leaf.len() > LEAF_CAP {
-            self.split_leaf(node, &path[..self.height]);
+            self.split_leaf(node, pos, &path[..self.height]);
         }
     }
 
-    fn split_leaf(&mut self, id: u32, path: &[(u32, usize)]) {
+    fn split_leaf(&mut self, id: u32, at: usize, path: &[(u32, usize)]) {
         let left = &mut self.leaves[id as usize];
-        let mid = left.entries.len() / 2;
+        let mid = split_point(left.entries.len(), at, LEAF_MIN);
         let mut entries = Vec::with_capacity(LEAF_CAP + 1);
         entries.extend(left.entries.drain(mid..));
         // A root leaf grew by doubling; a split leaf needs no more than this.
@@ -270,16 +285,16 @@ impl RankTree {
                 n.counts[i] = lc;
                 n.insert_child(i + 1, right, rc, separator.0, separator.1);
                 if n.len > FAN {
-                    self.split_inner(parent, rest);
+                    self.split_inner(parent, i + 1, rest);
                 }
             }
         }
     }
 
-    fn split_inner(&mut self, id: u32, path: &[(u32, usize)]) {
+    fn split_inner(&mut self, id: u32, at: usize, path: &[(u32, usize)]) {
         let right = self.alloc_inner();
         let (l, r) = two_mut(&mut self.inners, id as usize, right as usize);
-        let mid = l.len / 2;
+        let mid = split_point(l.len, at, INNER_MIN);
         let moved = l.len - mid;
         r.children[..moved].copy_from_slice(&l.children[mid..l.len]);
         r.counts[..moved].copy_from_slice(&l.counts[mid..l.len]);
@@ -652,6 +667,29 @@ mod tests {
             }
             t.check();
             assert!(max_height >= 2, "seed {seed}: the tree never grew past one inner level");
+        }
+    }
+
+    /// Scores that only grow (timestamps) or only shrink fill the nodes
+    /// they leave behind to three quarters, not half.
+    #[test]
+    fn sequential_inserts_leave_full_nodes() {
+        for descending in [false, true] {
+            let mut t = RankTree::new();
+            let n = 20_000;
+            for i in 0..n {
+                let v = if descending { n - i } else { i };
+                t.insert(f64::from(v), Sds::new(format!("m{v}").as_bytes()));
+            }
+            t.check();
+            let leaves = t.leaves.len() - t.free_leaves.len();
+            assert!(leaves * (LEAF_CAP - LEAF_MIN) <= n as usize + LEAF_CAP, "{leaves} leaves for {n}");
+            for i in (0..n).step_by(2) {
+                let v = if descending { n - i } else { i };
+                assert!(t.remove(f64::from(v), format!("m{v}").as_bytes()).is_some());
+            }
+            t.check();
+            assert_eq!(t.get(0).map(|(m, _)| m.to_vec()), Some(b"m1".to_vec()));
         }
     }
 
