@@ -38,7 +38,7 @@ const MAX_HEIGHT: usize = 16;
 
 /// Does (a, am) sort before (b, bm)? Scores never are NaN.
 #[inline]
-fn precedes(a: f64, am: &[u8], b: f64, bm: &[u8]) -> bool {
+pub(crate) fn precedes(a: f64, am: &[u8], b: f64, bm: &[u8]) -> bool {
     a < b || (a == b && am < bm)
 }
 

@@ -18,7 +18,7 @@ use indexmap::map::Entry;
 use indexmap::IndexMap;
 
 pub use crate::ranktree::Iter;
-use crate::ranktree::RankTree;
+use crate::ranktree::{precedes, RankTree};
 use crate::sds::Sds;
 
 /// What `ZSet::add` did.
@@ -171,10 +171,6 @@ impl ZSet {
         Some(score)
     }
 
-    fn less(a_score: f64, a_member: &[u8], score: f64, member: &[u8]) -> bool {
-        a_score < score || (a_score == score && a_member < member)
-    }
-
     /// How many elements, from the lowest, satisfy `pred`; `pred` must hold
     /// for a prefix of the order and fail after (e.g. "score < min").
     pub fn count_while(&self, pred: impl Fn(f64, &[u8]) -> bool) -> usize {
@@ -184,7 +180,7 @@ impl ZSet {
     /// 0-based rank of a member in ascending order.
     pub fn rank(&self, member: &[u8]) -> Option<usize> {
         let score = self.score(member)?;
-        Some(self.count_while(|s, m| Self::less(s, m, score, member)))
+        Some(self.count_while(|s, m| precedes(s, m, score, member)))
     }
 
     /// The element at a 0-based ascending rank.
