@@ -509,11 +509,6 @@ impl RankTree {
         Iter { tree: self, leaf, pos, rev }
     }
 
-    /// Every score, mutably (in order).
-    pub(crate) fn scores_mut(&mut self) -> impl Iterator<Item = &mut f64> {
-        self.leaves.iter_mut().flat_map(|l| l.entries.iter_mut().map(|(s, _)| s))
-    }
-
     /// Checks every structural invariant; for tests.
     #[cfg(test)]
     pub(crate) fn check(&self) {

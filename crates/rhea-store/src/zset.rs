@@ -1,15 +1,18 @@
 //! The sorted set type.
 //!
-//! Members ordered by (score, member bytes) in an order-statistic B+tree
-//! (`ranktree`: rank queries and rank-addressed ranges are O(log n)), plus
-//! a member index that maps each member to its score, as Redis's dict
-//! beside its skiplist does.
+//! A set within Redis's listpack thresholds is one sorted vector of
+//! (score, member) pairs, searched linearly as Redis searches a listpack.
+//! Past them, members are ordered by (score, member bytes) in an
+//! order-statistic B+tree (`ranktree`: rank queries and rank-addressed
+//! ranges are O(log n)), beside a member index that maps each member to its
+//! score, as Redis's dict beside its skiplist does.
 //!
 //! The member index is an `IndexMap` so that everything that depends on
 //! its order (ZSCAN cursors, ZRANDMEMBER picks) is a function of the
 //! sequence of operations only, as replication requires. ZSCAN walks its
 //! positions downwards: removal moves the last entry into the hole, so an
-//! element present for a whole scan is always returned.
+//! element present for a whole scan is always returned. A listpack's index
+//! is its order.
 
 use std::fmt;
 
@@ -17,8 +20,7 @@ use ahash::RandomState;
 use indexmap::map::Entry;
 use indexmap::IndexMap;
 
-pub use crate::ranktree::Iter;
-use crate::ranktree::{precedes, RankTree};
+use crate::ranktree::{self, precedes, RankTree};
 use crate::sds::Sds;
 
 /// What `ZSet::add` did.
@@ -32,12 +34,41 @@ pub enum AddResult {
 /// Members with their scores, ordered by (score, member).
 #[derive(Clone)]
 pub struct ZSet {
+    repr: Repr,
+}
+
+/// The storage follows the encoding OBJECT ENCODING reports, which the
+/// command layer switches with Redis's rules (thresholds, conversions on
+/// store).
+#[derive(Clone)]
+enum Repr {
+    /// "listpack": the pairs in order in one vector, members found by a
+    /// scan as in Redis's listpack. Small sets are most sets, and a tree
+    /// and a hash index cost them ~1 KB each where this costs 32 bytes a
+    /// member.
+    Small(Vec<(f64, Sds)>),
+    /// "skiplist": the tree and a member -> score index.
+    Large(Box<Large>),
+}
+
+#[derive(Clone)]
+struct Large {
     tree: RankTree,
     index: IndexMap<Sds, f64, RandomState>,
-    /// Encoding reported by OBJECT ENCODING. The command layer switches it
-    /// with Redis's rules (thresholds, conversions on store); the storage
-    /// is the same either way.
-    listpack: bool,
+}
+
+impl Large {
+    /// A set holding the pairs of `sorted`, in order; the member index
+    /// takes them in that order too.
+    fn from_sorted(sorted: Vec<(f64, Sds)>) -> Large {
+        let mut l = Large { tree: RankTree::new(), index: IndexMap::default() };
+        l.index.reserve(sorted.len());
+        for (score, member) in sorted {
+            l.index.insert(member.clone(), score);
+            l.tree.insert(score, member);
+        }
+        l
+    }
 }
 
 impl Default for ZSet {
@@ -49,7 +80,7 @@ impl Default for ZSet {
 impl PartialEq for ZSet {
     fn eq(&self, other: &Self) -> bool {
         self.len() == other.len()
-            && self.listpack == other.listpack
+            && self.is_listpack() == other.is_listpack()
             && self.iter().zip(other.iter()).all(|(a, b)| a.0 == b.0 && a.1 == b.1)
     }
 }
@@ -62,27 +93,30 @@ impl fmt::Debug for ZSet {
 
 impl ZSet {
     pub fn new() -> Self {
-        ZSet { tree: RankTree::new(), index: IndexMap::default(), listpack: true }
+        ZSet { repr: Repr::Small(Vec::new()) }
     }
 
     /// An empty set with the given encoding.
     pub fn with_encoding(listpack: bool) -> Self {
         let mut z = ZSet::new();
-        z.listpack = listpack;
+        z.set_listpack(listpack);
         z
     }
 
     pub fn len(&self) -> usize {
-        self.index.len()
+        match &self.repr {
+            Repr::Small(v) => v.len(),
+            Repr::Large(l) => l.index.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.len() == 0
     }
 
     /// What OBJECT ENCODING reports.
     pub fn encoding(&self) -> &'static str {
-        if self.listpack {
+        if self.is_listpack() {
             "listpack"
         } else {
             "skiplist"
@@ -90,39 +124,54 @@ impl ZSet {
     }
 
     pub fn is_listpack(&self) -> bool {
-        self.listpack
+        matches!(self.repr, Repr::Small(_))
     }
 
-    /// Switches the reported encoding. A listpack stores scores as text
-    /// where -0 is written "0", so converting to one loses the sign of zero.
+    /// Switches the encoding, converting the storage. A listpack stores
+    /// scores as text where -0 is written "0", so converting to one loses
+    /// the sign of zero.
     pub fn set_listpack(&mut self, listpack: bool) {
-        if listpack && !self.listpack {
-            for s in self.tree.scores_mut().chain(self.index.values_mut()) {
-                if *s == 0.0 {
-                    *s = 0.0;
-                }
+        match (&mut self.repr, listpack) {
+            (Repr::Large(l), true) => {
+                let mut v: Vec<(f64, Sds)> = Vec::with_capacity(l.index.len());
+                v.extend(l.tree.iter_at(0, false).map(|(m, s)| (if s == 0.0 { 0.0 } else { s }, m.clone())));
+                self.repr = Repr::Small(v);
             }
+            (Repr::Small(v), false) => {
+                self.repr = Repr::Large(Box::new(Large::from_sorted(std::mem::take(v))));
+            }
+            _ => {}
         }
-        self.listpack = listpack;
     }
 
     pub fn heap_size(&self) -> usize {
-        self.tree.node_bytes()
-            + self.index.iter().map(|(m, _)| m.heap_size() * 2).sum::<usize>()
-            + self.index.len() * 40
+        match &self.repr {
+            Repr::Small(v) => {
+                v.capacity() * std::mem::size_of::<(f64, Sds)>() + v.iter().map(|(_, m)| m.heap_size()).sum::<usize>()
+            }
+            Repr::Large(l) => {
+                std::mem::size_of::<Large>()
+                    + l.tree.node_bytes()
+                    + l.index.iter().map(|(m, _)| m.heap_size() * 2).sum::<usize>()
+                    + l.index.len() * 40
+            }
+        }
     }
 
     /// Length of the longest member (for the encoding thresholds).
     pub fn max_member_len(&self) -> usize {
-        self.index.keys().map(|k| k.len()).max().unwrap_or(0)
+        self.iter().map(|(m, _)| m.len()).max().unwrap_or(0)
     }
 
     pub fn score(&self, member: &[u8]) -> Option<f64> {
-        self.index.get(member).copied()
+        match &self.repr {
+            Repr::Small(v) => v.iter().find(|(_, m)| &m[..] == member).map(|&(s, _)| s),
+            Repr::Large(l) => l.index.get(member).copied(),
+        }
     }
 
     pub fn contains(&self, member: &[u8]) -> bool {
-        self.index.contains_key(member)
+        self.score(member).is_some()
     }
 
     /// Inserts a member that is not present, or gives an existing one a new
@@ -133,73 +182,114 @@ impl ZSet {
 
     /// Adds or updates `member` with the score `decide` picks from its
     /// current one (None if absent); `decide` returning None leaves the set
-    /// as it is. The member is hashed once.
+    /// as it is. The member is looked up once.
     pub fn upsert(&mut self, member: &[u8], decide: impl FnOnce(Option<f64>) -> Option<f64>) -> AddResult {
-        // Listpacks write -0 as "0" (see `set_listpack`).
-        let listpack = self.listpack;
-        let normal = |score: f64| if listpack && score == 0.0 { 0.0 } else { score };
-        match self.index.entry(Sds::new(member)) {
-            Entry::Occupied(mut e) => {
-                let old = *e.get();
-                let Some(score) = decide(Some(old)).map(normal) else {
+        match &mut self.repr {
+            Repr::Small(v) => {
+                let at = v.iter().position(|(_, m)| &m[..] == member);
+                let old = at.map(|i| v[i].0);
+                // Listpacks write -0 as "0" (see `set_listpack`).
+                let Some(score) = decide(old).map(|s| if s == 0.0 { 0.0 } else { s }) else {
                     return AddResult::Unchanged;
                 };
-                if old == score {
-                    return AddResult::Unchanged;
+                let (m, result) = match at {
+                    Some(i) if v[i].0 == score => return AddResult::Unchanged,
+                    Some(i) => (v.remove(i).1, AddResult::Updated),
+                    None => (Sds::new(member), AddResult::Added),
+                };
+                let pos = v.partition_point(|(s, m)| precedes(*s, m, score, member));
+                v.insert(pos, (score, m));
+                result
+            }
+            Repr::Large(l) => match l.index.entry(Sds::new(member)) {
+                Entry::Occupied(mut e) => {
+                    let old = *e.get();
+                    let Some(score) = decide(Some(old)) else {
+                        return AddResult::Unchanged;
+                    };
+                    if old == score {
+                        return AddResult::Unchanged;
+                    }
+                    // Always present: the index and the tree hold the same members.
+                    let key = l.tree.remove(old, member).unwrap_or_else(|| e.key().clone());
+                    l.tree.insert(score, key);
+                    *e.get_mut() = score;
+                    AddResult::Updated
                 }
-                // Always present: the index and the tree hold the same members.
-                let key = self.tree.remove(old, member).unwrap_or_else(|| e.key().clone());
-                self.tree.insert(score, key);
-                *e.get_mut() = score;
-                AddResult::Updated
-            }
-            Entry::Vacant(e) => {
-                let Some(score) = decide(None).map(normal) else {
-                    return AddResult::Unchanged;
-                };
-                self.tree.insert(score, e.key().clone());
-                e.insert(score);
-                AddResult::Added
-            }
+                Entry::Vacant(e) => {
+                    let Some(score) = decide(None) else {
+                        return AddResult::Unchanged;
+                    };
+                    l.tree.insert(score, e.key().clone());
+                    e.insert(score);
+                    AddResult::Added
+                }
+            },
         }
     }
 
     /// Removes a member; returns its score.
     pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
-        let score = self.index.swap_remove(member)?;
-        self.tree.remove(score, member);
-        Some(score)
+        match &mut self.repr {
+            Repr::Small(v) => {
+                let i = v.iter().position(|(_, m)| &m[..] == member)?;
+                Some(v.remove(i).0)
+            }
+            Repr::Large(l) => {
+                let score = l.index.swap_remove(member)?;
+                l.tree.remove(score, member);
+                Some(score)
+            }
+        }
     }
 
     /// How many elements, from the lowest, satisfy `pred`; `pred` must hold
     /// for a prefix of the order and fail after (e.g. "score < min").
     pub fn count_while(&self, pred: impl Fn(f64, &[u8]) -> bool) -> usize {
-        self.tree.count_while(pred)
+        match &self.repr {
+            Repr::Small(v) => v.partition_point(|(s, m)| pred(*s, m)),
+            Repr::Large(l) => l.tree.count_while(pred),
+        }
     }
 
     /// 0-based rank of a member in ascending order.
     pub fn rank(&self, member: &[u8]) -> Option<usize> {
-        let score = self.score(member)?;
-        Some(self.count_while(|s, m| precedes(s, m, score, member)))
+        match &self.repr {
+            Repr::Small(v) => v.iter().position(|(_, m)| &m[..] == member),
+            Repr::Large(l) => {
+                let score = *l.index.get(member)?;
+                Some(l.tree.count_while(|s, m| precedes(s, m, score, member)))
+            }
+        }
     }
 
     /// The element at a 0-based ascending rank.
     pub fn get_by_rank(&self, rank: usize) -> Option<(&Sds, f64)> {
-        self.tree.get(rank)
+        match &self.repr {
+            Repr::Small(v) => v.get(rank).map(|(s, m)| (m, *s)),
+            Repr::Large(l) => l.tree.get(rank),
+        }
     }
 
     /// Elements in ascending order, from `rank` on.
     pub fn iter_from(&self, rank: usize) -> Iter<'_> {
-        self.tree.iter_at(rank, false)
+        self.iter_at(rank, false)
     }
 
     /// Elements in descending order, from ascending `rank` down.
     pub fn iter_rev_from(&self, rank: usize) -> Iter<'_> {
-        self.tree.iter_at(rank, true)
+        self.iter_at(rank, true)
     }
 
     pub fn iter(&self) -> Iter<'_> {
-        self.tree.iter_at(0, false)
+        self.iter_at(0, false)
+    }
+
+    fn iter_at(&self, rank: usize, rev: bool) -> Iter<'_> {
+        match &self.repr {
+            Repr::Small(v) => Iter::Small { v, next: (rank < v.len()).then_some(rank), rev },
+            Repr::Large(l) => Iter::Large(l.tree.iter_at(rank, rev)),
+        }
     }
 
     /// Members and scores of the ascending ranks `start..end`, owned (for
@@ -210,6 +300,12 @@ impl ZSet {
 
     /// Removes the ascending ranks `start..end`; returns how many went.
     pub fn remove_range(&mut self, start: usize, end: usize) -> usize {
+        if let Repr::Small(v) = &mut self.repr {
+            let end = end.min(v.len());
+            let start = start.min(end);
+            v.drain(start..end);
+            return end - start;
+        }
         let doomed = self.range_owned(start, end);
         for (m, _) in &doomed {
             self.remove(m);
@@ -217,9 +313,35 @@ impl ZSet {
         doomed.len()
     }
 
-    /// The element at a position of the member index (ZRANDMEMBER, ZSCAN).
+    /// The element at a position of the member index (ZRANDMEMBER, ZSCAN):
+    /// a listpack's index is its order.
     pub fn get_index(&self, pos: usize) -> Option<(&Sds, f64)> {
-        self.index.get_index(pos).map(|(m, &s)| (m, s))
+        match &self.repr {
+            Repr::Small(v) => v.get(pos).map(|(s, m)| (m, *s)),
+            Repr::Large(l) => l.index.get_index(pos).map(|(m, &s)| (m, s)),
+        }
+    }
+}
+
+/// In-order iteration over (member, score).
+pub enum Iter<'a> {
+    Small { v: &'a [(f64, Sds)], next: Option<usize>, rev: bool },
+    Large(ranktree::Iter<'a>),
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'a Sds, f64);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Iter::Small { v, next, rev } => {
+                let i = (*next)?;
+                let (score, member) = v.get(i)?;
+                *next = if *rev { i.checked_sub(1) } else { Some(i + 1).filter(|&j| j < v.len()) };
+                Some((member, *score))
+            }
+            Iter::Large(it) => it.next(),
+        }
     }
 }
 
@@ -236,8 +358,14 @@ mod tests {
 
     #[test]
     fn random_operations_match_a_naive_model() {
+        for listpack in [false, true] {
+            random_operations_match_a_naive_model_in(listpack);
+        }
+    }
+
+    fn random_operations_match_a_naive_model_in(listpack: bool) {
         let mut rng = fastrand::Rng::with_seed(7);
-        let mut z = ZSet::new();
+        let mut z = ZSet::with_encoding(listpack);
         let mut model = std::collections::BTreeMap::new();
         for step in 0..20_000 {
             let member = format!("m{}", rng.usize(..300)).into_bytes();
@@ -302,7 +430,7 @@ mod tests {
     fn large_sets_keep_order_and_ranks() {
         // Enough members for several tree levels, with updates and removals
         // that move members between leaves and merge them.
-        let mut z = ZSet::new();
+        let mut z = ZSet::with_encoding(false);
         for i in 0..5000u32 {
             z.add(format!("m{i}").as_bytes(), f64::from((i * 7919) % 1000));
         }
@@ -312,7 +440,8 @@ mod tests {
         for i in (0..5000u32).step_by(5) {
             assert!(z.remove(format!("m{i}").as_bytes()).is_some());
         }
-        z.tree.check();
+        let Repr::Large(l) = &z.repr else { panic!("a listpack") };
+        l.tree.check();
         let all: Vec<(f64, Vec<u8>)> = z.iter().map(|(m, s)| (s, m.to_vec())).collect();
         assert_eq!(all.len(), z.len());
         assert!(all.windows(2).all(|w| w[0].0 < w[1].0 || (w[0].0 == w[1].0 && w[0].1 < w[1].1)));
@@ -325,7 +454,7 @@ mod tests {
 
     #[test]
     fn emptied_set_releases_its_arena() {
-        let mut z = ZSet::new();
+        let mut z = ZSet::with_encoding(false);
         for i in 0..100 {
             z.add(format!("{i}").as_bytes(), i as f64);
         }
@@ -333,9 +462,48 @@ mod tests {
             assert_eq!(z.remove(format!("{i}").as_bytes()), Some(i as f64));
         }
         assert!(z.is_empty());
-        assert_eq!(z.tree.node_bytes(), RankTree::new().node_bytes());
+        let Repr::Large(l) = &z.repr else { panic!("a listpack") };
+        assert_eq!(l.tree.node_bytes(), RankTree::new().node_bytes());
         assert_eq!(z.iter().count(), 0);
         z.add(b"a", 1.0);
         assert_eq!(z.get_by_rank(0).map(|(m, s)| (m.to_vec(), s)), Some((b"a".to_vec(), 1.0)));
+    }
+
+    #[test]
+    fn conversions_keep_every_member_and_listpacks_drop_negative_zero() {
+        let mut z = ZSet::with_encoding(false);
+        for i in 0..300u32 {
+            z.add(format!("m{}", (i * 7) % 300).as_bytes(), f64::from(i % 13) - 6.0);
+        }
+        z.add(b"negzero", -0.0);
+        let before: Vec<(Vec<u8>, f64)> = z.iter().map(|(m, s)| (m.to_vec(), s)).collect();
+        assert!(z.score(b"negzero").is_some_and(|s| s.is_sign_negative()));
+        z.set_listpack(true);
+        assert!(z.is_listpack());
+        let small: Vec<(Vec<u8>, f64)> = z.iter().map(|(m, s)| (m.to_vec(), s)).collect();
+        assert_eq!(small, before);
+        assert!(z.score(b"negzero").is_some_and(|s| s.is_sign_positive()));
+        for (r, (m, _)) in before.iter().enumerate().step_by(17) {
+            assert_eq!(z.rank(m), Some(r));
+            assert_eq!(z.get_index(r).map(|(gm, _)| gm.to_vec()), Some(m.clone()));
+        }
+        z.set_listpack(false);
+        assert!(!z.is_listpack());
+        let back: Vec<(Vec<u8>, f64)> = z.iter().map(|(m, s)| (m.to_vec(), s)).collect();
+        assert_eq!(back, small);
+        assert_eq!(z.len(), 301);
+        assert_eq!(z.remove_range(10, 20), 10);
+        assert_eq!(z.len(), 291);
+    }
+
+    /// A small set costs a few hundred bytes, not a tree and a hash index.
+    #[test]
+    fn small_sets_stay_small() {
+        let mut z = ZSet::new();
+        for (i, m) in [&b"a"[..], b"b", b"c", b"d", b"e"].into_iter().enumerate() {
+            z.add(m, i as f64);
+        }
+        assert!(z.heap_size() <= 8 * std::mem::size_of::<(f64, Sds)>(), "{}", z.heap_size());
+        assert!(std::mem::size_of::<ZSet>() <= 32);
     }
 }
