@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Resident memory of sorted sets: one set of 1,000,000 members with
-ascending scores, then 100,000 sets of 5 members each (forced out of the
-listpack encoding), on each server given, one after the other.
+ascending scores, then 100,000 sets of 5 members each in the listpack
+encoding, then 100,000 more forced out of it (zset-max-listpack-entries 0),
+on each server given, one after the other.
 
     python3 bench/zset_memory.py [NAME=BINARY ...]
     python3 bench/zset_memory.py old=/tmp/rhea-old new=target/release/rhea-server
@@ -68,11 +69,15 @@ def measure(name, argv, port=29500):
                for i in range(0, 1000000, 100)]
         run(port, big)
         after_big = rss(p.pid)
+        five = [1, "a", 2, "b", 3, "c", 4, "d", 5, "e"]
+        run(port, [enc("ZADD", "l:%d" % i, *five) for i in range(100000)])
+        after_listpack = rss(p.pid)
         run(port, [enc("CONFIG", "SET", "zset-max-listpack-entries", "0")])
-        run(port, [enc("ZADD", "s:%d" % i, 1, "a", 2, "b", 3, "c", 4, "d", 5, "e") for i in range(100000)])
+        run(port, [enc("ZADD", "s:%d" % i, *five) for i in range(100000)])
         after_small = rss(p.pid)
-        print("%-8s 1M ascending members: %.1f B/member; 100k sets of 5: %.0f B/key"
-              % (name, (after_big - base) / 1e6, (after_small - after_big) / 1e5))
+        print("%-8s 1M ascending members: %.1f B/member; 100k sets of 5: %.0f B/key (listpack), %.0f B/key (skiplist)"
+              % (name, (after_big - base) / 1e6, (after_listpack - after_big) / 1e5,
+                 (after_small - after_listpack) / 1e5))
     finally:
         p.kill()
         p.wait()
