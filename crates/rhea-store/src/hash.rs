@@ -13,8 +13,9 @@ pub enum Hash {
     /// and deletions close the gap, as in a listpack.
     Listpack(Vec<(Sds, Sds)>),
     /// Removal swaps the last entry into the hole, which keeps the
-    /// positional SCAN cursor's guarantee (see [`Hash::scan`]).
-    Table(IndexMap<Sds, Sds, RandomState>),
+    /// positional SCAN cursor's guarantee (see [`Hash::scan`]). Boxed so
+    /// that a small hash, the common one, is not the size of a table.
+    Table(Box<IndexMap<Sds, Sds, RandomState>>),
 }
 
 /// The listpack thresholds (`hash-max-listpack-entries`,
@@ -86,7 +87,7 @@ impl Hash {
     pub fn convert_to_table(&mut self) {
         if let Hash::Listpack(v) = self {
             let m: IndexMap<Sds, Sds, RandomState> = std::mem::take(v).into_iter().collect();
-            *self = Hash::Table(m);
+            *self = Hash::Table(Box::new(m));
         }
     }
 
@@ -113,6 +114,9 @@ impl Hash {
                     false
                 }
                 None => {
+                    // Grown a pair at a time, as a listpack is: doubling
+                    // would leave a small hash's vector up to half empty.
+                    v.reserve_exact(1);
                     v.push((Sds::new(field), Sds::new(value)));
                     true
                 }
@@ -204,6 +208,18 @@ mod tests {
 
     const LIMITS: HashLimits = HashLimits { max_entries: 4, max_value: 8 };
 
+    /// A small hash holds its pairs and no more: no table, no spare room.
+    #[test]
+    fn small_hashes_stay_small() {
+        let mut h = Hash::default();
+        for f in [&b"a"[..], b"b", b"c"] {
+            h.set(f, b"v", LIMITS);
+        }
+        let Hash::Listpack(v) = &h else { panic!("not a listpack") };
+        assert_eq!(v.capacity(), 3);
+        assert!(std::mem::size_of::<Hash>() <= 32);
+    }
+
     #[test]
     fn listpack_keeps_insertion_order_and_converts_past_max_entries() {
         let mut h = Hash::default();
@@ -274,7 +290,7 @@ mod tests {
     #[test]
     fn random_distinct_is_distinct_and_covers_all_positions() {
         let mut rng = fastrand::Rng::with_seed(7);
-        for h in [Hash::default(), Hash::Table(IndexMap::default())] {
+        for h in [Hash::default(), Hash::Table(Box::default())] {
             let mut h = h;
             for i in 0..10 {
                 h.set(format!("f{i}").as_bytes(), b"v", HashLimits { max_entries: 128, max_value: 64 });

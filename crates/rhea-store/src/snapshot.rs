@@ -813,7 +813,7 @@ impl SnapshotReader {
                 if listpack {
                     Value::Hash(Box::new(Hash::Listpack(m.into_iter().collect())))
                 } else {
-                    Value::Hash(Box::new(Hash::Table(m)))
+                    Value::Hash(Box::new(Hash::Table(Box::new(m))))
                 }
             }
             Partial::Intset(v) => Value::Set(Box::new(Set::Intset(v))),
