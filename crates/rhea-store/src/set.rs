@@ -18,7 +18,8 @@ pub enum Set {
     /// Removal swaps the last member into the hole: members never move to a
     /// higher position, which keeps the positional SCAN cursor's guarantee
     /// (see [`Set::scan`]), and the order depends only on the operations.
-    Table(IndexSet<Sds, RandomState>),
+    /// Boxed so that an intset, the small case, is not the size of a table.
+    Table(Box<IndexSet<Sds, RandomState>>),
 }
 
 impl Default for Set {
@@ -118,7 +119,7 @@ impl Set {
         if canonical_int(first).is_some() {
             Set::Intset(Vec::new())
         } else {
-            Set::Table(IndexSet::default())
+            Set::Table(Box::default())
         }
     }
 
@@ -164,6 +165,8 @@ impl Set {
                     let Err(pos) = v.binary_search(&i) else {
                         return false;
                     };
+                    // Grown a member at a time, as Redis's intset is.
+                    v.reserve_exact(1);
                     v.insert(pos, i);
                     if v.len() > max_intset {
                         self.convert_to_table();
@@ -196,7 +199,7 @@ impl Set {
     fn convert_to_table(&mut self) {
         if let Set::Intset(v) = self {
             let table: IndexSet<Sds, RandomState> = v.iter().map(|&i| Member::Int(i).to_sds()).collect();
-            *self = Set::Table(table);
+            *self = Set::Table(Box::new(table));
         }
     }
 
@@ -279,6 +282,18 @@ impl Set {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An intset holds its members and no more: no table, no spare room.
+    #[test]
+    fn small_intsets_stay_small() {
+        let mut s = Set::default();
+        for m in [&b"3"[..], b"1", b"2"] {
+            assert!(s.insert(m, 512));
+        }
+        let Set::Intset(v) = &s else { panic!("not an intset") };
+        assert_eq!((v.as_slice(), v.capacity()), (&[1, 2, 3][..], 3));
+        assert!(std::mem::size_of::<Set>() <= 32);
+    }
 
     fn members(s: &Set) -> Vec<Vec<u8>> {
         s.iter().map(|m| m.with_bytes(|b| b.to_vec())).collect()

@@ -817,7 +817,7 @@ impl SnapshotReader {
                 }
             }
             Partial::Intset(v) => Value::Set(Box::new(Set::Intset(v))),
-            Partial::SetTable(s) => Value::Set(Box::new(Set::Table(s))),
+            Partial::SetTable(s) => Value::Set(Box::new(Set::Table(Box::new(s)))),
             Partial::ZSet(mut z) => {
                 z.set_listpack(b.ty == T_ZSET_LISTPACK);
                 Value::ZSet(z)
