@@ -9,9 +9,8 @@ small encoding: listpack, intset, embstr).
 Prints bytes of RSS per key for each kind.
 """
 import subprocess
-import sys
 
-from zset_memory import enc, rss, run, wait_port
+from zset_memory import enc, for_each_server, rss, run, wait_port
 
 KINDS = [
     ("zset5", lambda i: enc("ZADD", "z:%d" % i, 1, "a", 2, "b", 3, "c", 4, "d", 5, "e")),
@@ -38,10 +37,7 @@ def measure(name, argv, port=29600):
 
 
 def main():
-    servers = [a.split("=", 1) for a in sys.argv[1:]] or [["rhea", "target/release/rhea-server"]]
-    for name, binary in servers:
-        measure(name, [binary, "--loglevel", "warning"])
-    measure("redis", ["redis-server", "--save", "", "--appendonly", "no"])
+    for_each_server(measure)
 
 
 if __name__ == "__main__":

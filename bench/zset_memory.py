@@ -83,11 +83,17 @@ def measure(name, argv, port=29500):
         p.wait()
 
 
-def main():
+def for_each_server(measure):
+    """Calls measure(name, argv) for each NAME=BINARY argument (default: this
+    build's release binary), then for redis-server."""
     servers = [a.split("=", 1) for a in sys.argv[1:]] or [["rhea", "target/release/rhea-server"]]
     for name, binary in servers:
         measure(name, [binary, "--loglevel", "warning"])
     measure("redis", ["redis-server", "--save", "", "--appendonly", "no"])
+
+
+def main():
+    for_each_server(measure)
 
 
 if __name__ == "__main__":
