@@ -60,6 +60,12 @@ struct Leaf {
     next: u32,
 }
 
+impl Leaf {
+    fn empty() -> Self {
+        Leaf { entries: Vec::new(), prev: NIL, next: NIL }
+    }
+}
+
 /// Child i holds the keys from separator i (inclusive) to separator i + 1
 /// (exclusive); separator 0 is never read. A separator is a key that sorted
 /// first in its child when it was set, which need not still be in the set:
@@ -174,7 +180,7 @@ pub(crate) struct RankTree {
 impl RankTree {
     pub(crate) fn new() -> Self {
         RankTree {
-            leaves: vec![Leaf { entries: Vec::new(), prev: NIL, next: NIL }],
+            leaves: vec![Leaf::empty()],
             inners: Vec::new(),
             free_leaves: Vec::new(),
             free_inners: Vec::new(),
@@ -205,7 +211,7 @@ impl RankTree {
     }
 
     fn free_leaf(&mut self, id: u32) {
-        self.leaves[id as usize] = Leaf { entries: Vec::new(), prev: NIL, next: NIL };
+        self.leaves[id as usize] = Leaf::empty();
         self.free_leaves.push(id);
     }
 

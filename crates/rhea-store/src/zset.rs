@@ -71,6 +71,20 @@ impl Large {
     }
 }
 
+/// Where `member` is in a listpack's vector: a scan, as in a listpack.
+fn position(v: &[(f64, Sds)], member: &[u8]) -> Option<usize> {
+    v.iter().position(|(_, m)| &m[..] == member)
+}
+
+/// A score as a listpack keeps it: written as text, -0 comes back as 0.
+fn listpack_score(s: f64) -> f64 {
+    if s == 0.0 {
+        0.0
+    } else {
+        s
+    }
+}
+
 impl Default for ZSet {
     fn default() -> Self {
         ZSet::new()
@@ -134,7 +148,7 @@ impl ZSet {
         match (&mut self.repr, listpack) {
             (Repr::Large(l), true) => {
                 let mut v: Vec<(f64, Sds)> = Vec::with_capacity(l.index.len());
-                v.extend(l.tree.iter_at(0, false).map(|(m, s)| (if s == 0.0 { 0.0 } else { s }, m.clone())));
+                v.extend(l.tree.iter_at(0, false).map(|(m, s)| (listpack_score(s), m.clone())));
                 self.repr = Repr::Small(v);
             }
             (Repr::Small(v), false) => {
@@ -165,7 +179,7 @@ impl ZSet {
 
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match &self.repr {
-            Repr::Small(v) => v.iter().find(|(_, m)| &m[..] == member).map(|&(s, _)| s),
+            Repr::Small(v) => position(v, member).map(|i| v[i].0),
             Repr::Large(l) => l.index.get(member).copied(),
         }
     }
@@ -186,10 +200,9 @@ impl ZSet {
     pub fn upsert(&mut self, member: &[u8], decide: impl FnOnce(Option<f64>) -> Option<f64>) -> AddResult {
         match &mut self.repr {
             Repr::Small(v) => {
-                let at = v.iter().position(|(_, m)| &m[..] == member);
+                let at = position(v, member);
                 let old = at.map(|i| v[i].0);
-                // Listpacks write -0 as "0" (see `set_listpack`).
-                let Some(score) = decide(old).map(|s| if s == 0.0 { 0.0 } else { s }) else {
+                let Some(score) = decide(old).map(listpack_score) else {
                     return AddResult::Unchanged;
                 };
                 let (m, result) = match at {
@@ -234,7 +247,7 @@ impl ZSet {
     pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
         match &mut self.repr {
             Repr::Small(v) => {
-                let i = v.iter().position(|(_, m)| &m[..] == member)?;
+                let i = position(v, member)?;
                 Some(v.remove(i).0)
             }
             Repr::Large(l) => {
@@ -257,7 +270,7 @@ impl ZSet {
     /// 0-based rank of a member in ascending order.
     pub fn rank(&self, member: &[u8]) -> Option<usize> {
         match &self.repr {
-            Repr::Small(v) => v.iter().position(|(_, m)| &m[..] == member),
+            Repr::Small(v) => position(v, member),
             Repr::Large(l) => {
                 let score = *l.index.get(member)?;
                 Some(l.tree.count_while(|s, m| precedes(s, m, score, member)))
